@@ -54,3 +54,12 @@ func notFound(ref string, cause error) error {
 func escapes(ref string, cause error) error {
 	return newError(ErrInvalidRef, cause, "attachment source %q escapes the store", ref)
 }
+
+// putError classifies a failure to store the attachment called name.
+func putError(name string, err error) error {
+	if errors.Is(err, errLimit) {
+		return newError(ErrTooLarge, nil,
+			"attachment %q is too large: a file must be under %d bytes", name, MaxFileSize)
+	}
+	return fmt.Errorf("attachment store: storing %q: %w", name, err)
+}

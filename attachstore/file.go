@@ -66,14 +66,16 @@ func (s *fileStore) Open(ctx context.Context, ref string) (io.ReadCloser, Info, 
 	}
 	defer root.Close()
 	// Stat first, so that opening a FIFO or a device cannot block.
-	if _, err := regular(ref, root.Stat(rel)); err != nil {
+	fi, err := root.Stat(rel)
+	if _, err := regular(ref, fi, err); err != nil {
 		return nil, Info{}, err
 	}
 	f, err := root.Open(rel)
 	if err != nil {
 		return nil, Info{}, fsError(ref, err)
 	}
-	info, err := regular(ref, f.Stat())
+	fi, err = f.Stat()
+	info, err := regular(ref, fi, err)
 	if err != nil {
 		f.Close()
 		return nil, Info{}, err
@@ -101,7 +103,8 @@ func (s *fileStore) Stat(ctx context.Context, ref string) (Info, error) {
 		return Info{}, fsError(ref, err)
 	}
 	defer root.Close()
-	return regular(ref, root.Stat(rel))
+	fi, err := root.Stat(rel)
+	return regular(ref, fi, err)
 }
 
 // Put implements Store. The content is written to a temporary file in the
