@@ -7,7 +7,6 @@
 package redistest
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/spmsg/spmsg/internal/devredis"
 )
 
 // Server is a redis-server process owned by a test.
@@ -162,7 +163,7 @@ func start(dir string, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis-server not found on PATH: install it (Debian: apt-get install redis-server) or set REDIS_URL to a Redis 7 server; spmsg's Redis-backed tests never run against a mock")
 	}
-	port, err := freePort()
+	port, err := devredis.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +193,7 @@ func (s *Server) run() error {
 	s.cmd = cmd
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if ping(s.Addr) {
+		if devredis.Ping(s.Addr) {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -200,29 +201,6 @@ func (s *Server) run() error {
 	s.Kill()
 	log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
 	return fmt.Errorf("redis-server on %s did not answer PING within 10s; log:\n%s", s.Addr, tail(string(log), 20))
-}
-
-func ping(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "+PONG")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(s string, n int) string {
