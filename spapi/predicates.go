@@ -1,0 +1,130 @@
+package spapi
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// unavailableMessage is what SP-API answers (403) when the message type is
+// not offered for the order right now.
+const unavailableMessage = "invalid amazonorderid and template combination"
+
+// IsThrottled reports a 429 answer (SP-API's QuotaExceeded, or LWA's).
+// Back off and retry later; the client itself never retries it.
+func IsThrottled(err error) bool {
+	if e, ok := asError(err); ok {
+		return e.StatusCode == http.StatusTooManyRequests
+	}
+	var le *LWAError
+	return errors.As(err, &le) && le.StatusCode == http.StatusTooManyRequests
+}
+
+// IsRetryable reports an error worth retrying later with back-off: a 5xx
+// answer, a network error before the request was written, or a network
+// error after writing a request that has no side effect (a GET, the upload
+// PUT, createUploadDestinationForResource, the LWA exchange). It is false
+// for an outcome-unknown send (see IsOutcomeUnknown) and for 429 (see
+// IsThrottled). LWA server_error / temporarily_unavailable / 5xx count.
+func IsRetryable(err error) bool {
+	if e, ok := asError(err); ok {
+		switch {
+		case e.local():
+			return false
+		case e.StatusCode >= 500:
+			return true
+		case e.StatusCode == 0 && e.Err != nil:
+			return !e.Written || !e.sideEffect()
+		}
+		return false
+	}
+	var le *LWAError
+	return errors.As(err, &le) && lwaTemporary(le)
+}
+
+// IsUnavailable reports SP-API's 403 "Invalid amazonOrderId and template
+// combination.": the message type is not available for the order now.
+func IsUnavailable(err error) bool {
+	e, ok := asError(err)
+	if !ok || e.StatusCode != http.StatusForbidden {
+		return false
+	}
+	return strings.Contains(strings.ToLower(e.Message+" "+e.Details), unavailableMessage)
+}
+
+// IsTokenError reports an access-token problem: an SP-API 403 whose message
+// or details blame the access token (missing, expired, invalid, revoked,
+// malformed), or any *LWAError (the token could not be obtained; see also
+// IsPermanent and IsRetryable for which LWA errors last).
+func IsTokenError(err error) bool {
+	var le *LWAError
+	if errors.As(err, &le) {
+		return true
+	}
+	e, ok := asError(err)
+	if !ok || e.StatusCode != http.StatusForbidden || e.Operation == OpUpload {
+		return false
+	}
+	return blamesAccessToken(e.Message + " " + e.Details)
+}
+
+// IsOutcomeUnknown reports a send whose request was fully written but no
+// answer came (connection closed, timeout, ctx cancelled after the write).
+// The message may or may not have gone to the buyer; resending could send
+// it twice. It applies to side-effecting POSTs (the Messaging sends);
+// createUploadDestinationForResource is IsRetryable instead.
+func IsOutcomeUnknown(err error) bool {
+	e, ok := asError(err)
+	return ok && !e.local() && e.StatusCode == 0 && e.Err != nil && e.Written && e.sideEffect()
+}
+
+// IsPermanent reports an error that repeating the same request will not
+// fix: 400, 403 (unless a token error), 404, 413, 415 and any other 4xx
+// except 429; a request refused before sending; an LWA 4xx such as
+// invalid_grant or invalid_client.
+func IsPermanent(err error) bool {
+	if e, ok := asError(err); ok {
+		if e.local() {
+			return true
+		}
+		if e.StatusCode < 400 || e.StatusCode > 499 || e.StatusCode == http.StatusTooManyRequests {
+			return false
+		}
+		return !IsTokenError(e)
+	}
+	var le *LWAError
+	return errors.As(err, &le) && le.StatusCode >= 400 && le.StatusCode <= 499 &&
+		le.StatusCode != http.StatusTooManyRequests && !lwaTemporary(le)
+}
+
+// asError finds the *Error in err's chain.
+func asError(err error) (*Error, bool) {
+	var e *Error
+	if !errors.As(err, &e) {
+		return nil, false
+	}
+	return e, true
+}
+
+func lwaTemporary(le *LWAError) bool {
+	return le.StatusCode >= 500 || le.Code == "server_error" || le.Code == "temporarily_unavailable"
+}
+
+// blamesAccessToken matches SP-API's token messages, e.g. "The access token
+// you provided is revoked, malformed or invalid.", "Access token is missing
+// in the request header.", "The access token you provided has expired."
+func blamesAccessToken(s string) bool {
+	s = strings.ToLower(s)
+	if !strings.Contains(s, "token") {
+		return false
+	}
+	if strings.Contains(s, "access token") || strings.Contains(s, "access_token") {
+		return true
+	}
+	for _, w := range []string{"expired", "invalid", "revoked", "missing", "malformed"} {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
