@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/spmsg/spmsg/attachstore"
+	"github.com/spmsg/spmsg/internal/cli"
+	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/tasks"
+)
+
+// common holds the settings every subcommand shares.
+type common struct {
+	redisURL        string
+	sellersFile     string
+	attachmentStore string
+}
+
+func (c *common) flags(fs *flag.FlagSet, getenv cli.Getenv) {
+	cli.StringVar(fs, &c.redisURL, "redis-url", "REDIS_URL", cli.DefaultRedisURL, getenv, "Redis URL")
+	cli.StringVar(fs, &c.sellersFile, "sellers-file", "SPAPI_SELLERS_FILE", "", getenv, "sellers file (JSON array: id, refresh_token, region); needed to validate jobs")
+	cli.StringVar(fs, &c.attachmentStore, "attachment-store", "ATTACHMENT_STORE", attachstore.DefaultURL, getenv, "attachment store: file:///dir or s3://bucket/prefix")
+}
+
+// app is what a producing subcommand needs, opened from common.
+type app struct {
+	rdb      redis.UniversalClient
+	client   *asynq.Client
+	sellers  *tasks.Sellers
+	store    attachstore.Store
+	outcomes *tasks.OutcomeStore
+	ledger   *ledger.Ledger
+	producer *tasks.Producer
+}
+
+func (c *common) open(ctx context.Context, needSellers bool) (*app, error) {
+	a := &app{}
+	if needSellers {
+		if c.sellersFile == "" {
+			return nil, usageErr("SPAPI_SELLERS_FILE (--sellers-file) is required to validate jobs")
+		}
+		s, err := tasks.LoadSellersFile(c.sellersFile)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		a.sellers = s
+	}
+	_, rdb, err := cli.Redis(c.redisURL)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		return nil, fmt.Errorf("cannot reach Redis at %s: %v", cli.Redact(c.redisURL), err)
+	}
+	a.rdb = rdb
+	a.client = asynq.NewClientFromRedisClient(rdb)
+	a.outcomes = tasks.NewOutcomeStore(rdb, "", 0)
+	a.ledger = ledger.New(rdb, "")
+	if needSellers {
+		st, err := attachstore.Open(ctx, c.attachmentStore)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		a.store = st
+		a.producer = &tasks.Producer{Client: a.client, Outcomes: a.outcomes, Ledger: a.ledger,
+			Validation: tasks.Validation{Sellers: a.sellers}}
+	}
+	return a, nil
+}
+
+func (a *app) close() {
+	if a == nil {
+		return
+	}
+	if a.rdb != nil {
+		_ = a.rdb.Close()
+	}
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/spmsg/spmsg/spapi"
+	"github.com/spmsg/spmsg/tasks"
+)
+
+// pacer spreads each seller's campaign jobs over time at that seller's
+// quota with not_before times, so a large batch waits in asynq's scheduled
+// set (which costs nothing to hold) instead of churning through the
+// workers. A per-seller cursor in Redis (the next free moment) makes
+// successive batches for one seller queue up behind each other.
+type pacer struct {
+	rdb     redis.UniversalClient
+	sellers *tasks.Sellers
+	now     func() time.Time
+	cursors map[string]*cursor
+}
+
+type cursor struct {
+	next     time.Time
+	interval time.Duration
+	burst    int
+	used     int
+}
+
+func newPacer(rdb redis.UniversalClient, sellers *tasks.Sellers) *pacer {
+	return &pacer{rdb: rdb, sellers: sellers, now: time.Now, cursors: map[string]*cursor{}}
+}
+
+func paceKey(seller string) string { return "spmsg:{" + seller + "}:pace" }
+
+// pace sets j.NotBefore for a campaign job to the seller's next free slot
+// (never earlier than the job's own not_before).
+func (p *pacer) pace(ctx context.Context, j *tasks.Job) error {
+	if j.Campaign == "" {
+		return nil
+	}
+	c, ok := p.cursors[j.SellerID]
+	if !ok {
+		t, _ := spapi.LookupType(j.Type)
+		lim := p.sellers.Limit(j.SellerID, t.OperationID)
+		act := p.sellers.Limit(j.SellerID, spapi.OpGetMessagingActionsForOrder)
+		rate := math.Min(lim.Rate, act.Rate)
+		c = &cursor{interval: time.Duration(float64(time.Second) / rate), burst: min(lim.Burst, act.Burst)}
+		now := p.now()
+		c.next = now
+		v, err := p.rdb.Get(ctx, paceKey(j.SellerID)).Result()
+		if err != nil && err != redis.Nil {
+			return fmt.Errorf("read pacing cursor: %w", err)
+		}
+		if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
+			if t := time.Unix(0, ns); t.After(now) {
+				c.next = t
+				c.burst = 0 // the seller's burst is already spoken for
+			}
+		}
+		p.cursors[j.SellerID] = c
+	}
+	at := c.next
+	if c.used < c.burst {
+		c.used++
+	} else {
+		c.next = c.next.Add(c.interval)
+	}
+	if j.NotBefore != nil && j.NotBefore.After(at) {
+		return nil
+	}
+	if at.After(p.now().Add(time.Second)) {
+		t := at
+		j.NotBefore = &t
+	}
+	return nil
+}
+
+// save stores each seller's cursor so the next batch starts after this one.
+func (p *pacer) save(ctx context.Context) error {
+	for seller, c := range p.cursors {
+		ttl := time.Until(c.next) + time.Hour
+		if ttl <= time.Hour {
+			continue
+		}
+		// Only move the cursor forward (another batch may be further out).
+		script := redis.NewScript(`local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return 1`)
+		if err := script.Run(ctx, p.rdb, []string{paceKey(seller)}, c.next.UnixNano(), ttl.Milliseconds()).Err(); err != nil {
+			return fmt.Errorf("save pacing cursor: %w", err)
+		}
+	}
+	return nil
+}

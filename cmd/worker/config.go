@@ -1,0 +1,133 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spmsg/spmsg/internal/cli"
+)
+
+// Config is the worker's configuration: flags over environment variables
+// over defaults (PRODUCT.md "Configuration").
+type Config struct {
+	RedisURL        string
+	LWAClientID     string
+	LWAClientSecret string
+	SellersFile     string
+	Endpoint        string
+	LWAEndpoint     string
+	AttachmentStore string
+	Concurrency     int
+	MetricsAddr     string
+	LogFormat       string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+	// Dev starts an embedded Redis (unless REDIS_URL is given) and the
+	// local SP-API sandbox, and wires the worker to them.
+	Dev bool
+	// Demo (with Dev) enqueues a sample campaign, shows progress, prints a
+	// summary and exits.
+	Demo bool
+}
+
+const usageText = `worker runs spmsg's asynq server: it takes message jobs from Redis, checks
+availability, validates and uploads, sends through Amazon's Messaging API and
+records one final outcome per job.
+
+Usage:
+  worker [flags]
+
+Every flag can also be set by the environment variable named in its help;
+a flag wins over its variable.
+
+Examples:
+  # production: real Amazon, a local Redis
+  SPAPI_LWA_CLIENT_ID=amzn1... SPAPI_LWA_CLIENT_SECRET=... \
+  SPAPI_SELLERS_FILE=/etc/spmsg/sellers.json worker
+
+  # try it with nothing installed: embedded Redis + local SP-API sandbox
+  go run ./cmd/worker --dev --demo
+
+Flags:
+`
+
+// parseFlags reads the configuration from args and the environment.
+func parseFlags(args []string, getenv cli.Getenv, stderr io.Writer) (Config, error) {
+	var c Config
+	var bad []string
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	cwd, _ := os.Getwd()
+	cli.StringVar(fs, &c.RedisURL, "redis-url", "REDIS_URL", "", getenv, "Redis URL: redis://, rediss:// (TLS), redis-sentinel://; default "+cli.DefaultRedisURL)
+	cli.StringVar(fs, &c.LWAClientID, "lwa-client-id", "SPAPI_LWA_CLIENT_ID", "", getenv, "LWA client id of the SP-API application")
+	cli.StringVar(fs, &c.LWAClientSecret, "lwa-client-secret", "SPAPI_LWA_CLIENT_SECRET", "", getenv, "LWA client secret (prefer the variable: flags show in ps)")
+	cli.StringVar(fs, &c.SellersFile, "sellers-file", "SPAPI_SELLERS_FILE", "", getenv, "JSON array of sellers: id, refresh_token, region (na, eu, fe), optional rates")
+	cli.StringVar(fs, &c.Endpoint, "spapi-endpoint", "SPAPI_ENDPOINT", "", getenv, "one SP-API base URL for every region (a sandbox); default Amazon's regional hosts")
+	cli.StringVar(fs, &c.LWAEndpoint, "lwa-endpoint", "SPAPI_LWA_ENDPOINT", "", getenv, "LWA token URL; default Amazon's")
+	cli.StringVar(fs, &c.AttachmentStore, "attachment-store", "ATTACHMENT_STORE", "", getenv, "where attachment bytes live: file:///dir or s3://bucket/prefix; default file://./attachments (with --dev: a temporary folder)")
+	cli.IntVar(fs, &c.Concurrency, "concurrency", "WORKER_CONCURRENCY", 50, getenv, "jobs processed at once by this process", &bad)
+	cli.StringVar(fs, &c.MetricsAddr, "metrics-addr", "METRICS_ADDR", "127.0.0.1:9090", getenv, "address for /metrics and /healthz; empty disables")
+	cli.StringVar(fs, &c.LogFormat, "log-format", "LOG_FORMAT", "text", getenv, "log format: text or json")
+	cli.StringVar(fs, &c.LogLevel, "log-level", "LOG_LEVEL", "info", getenv, "log level: debug, info, warn, error")
+	cli.DurationVar(fs, &c.ShutdownTimeout, "shutdown-timeout", "WORKER_SHUTDOWN_TIMEOUT", 30*time.Second, getenv, "how long running jobs may finish after SIGTERM", &bad)
+	fs.BoolVar(&c.Dev, "dev", false, "development mode: embedded Redis (unless REDIS_URL is set) and the local SP-API sandbox")
+	fs.BoolVar(&c.Demo, "demo", false, "with --dev: enqueue a sample campaign, show progress, print a summary and exit")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, usageError("unexpected arguments: " + strings.Join(fs.Args(), " "))
+	}
+	if len(bad) > 0 {
+		return c, usageError(strings.Join(bad, "; "))
+	}
+	if c.Demo && !c.Dev {
+		c.Dev = true
+	}
+	if c.Concurrency < 1 {
+		return c, usageError("--concurrency must be at least 1")
+	}
+	if !c.Dev {
+		var missing []string
+		if c.LWAClientID == "" {
+			missing = append(missing, "SPAPI_LWA_CLIENT_ID (--lwa-client-id)")
+		}
+		if c.LWAClientSecret == "" {
+			missing = append(missing, "SPAPI_LWA_CLIENT_SECRET (--lwa-client-secret)")
+		}
+		if c.SellersFile == "" {
+			missing = append(missing, "SPAPI_SELLERS_FILE (--sellers-file)")
+		}
+		if len(missing) > 0 {
+			return c, usageError("missing configuration: " + strings.Join(missing, ", ") + " (or use --dev for the local sandbox)")
+		}
+	}
+	if c.RedisURL == "" && !c.Dev {
+		c.RedisURL = cli.DefaultRedisURL
+	}
+	if c.AttachmentStore == "" && !c.Dev {
+		c.AttachmentStore = "file://" + filepath.Join(cwd, "attachments")
+	}
+	return c, nil
+}
+
+type usageErr struct{ msg string }
+
+func (e *usageErr) Error() string { return e.msg }
+
+func usageError(msg string) error { return &usageErr{msg: msg} }
+
+func isUsage(err error) bool {
+	var u *usageErr
+	return errors.As(err, &u) || errors.Is(err, flag.ErrHelp)
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spmsg/spmsg/internal/cli"
+	"github.com/spmsg/spmsg/internal/devredis"
+	"github.com/spmsg/spmsg/sandbox"
+	"github.com/spmsg/spmsg/tasks"
+)
+
+// Demo sellers: one per region.
+var demoSellers = []struct{ id, region, marketplace string }{
+	{"A1DEMOSELLERNA", "na", "ATVPDKIKX0DER"},
+	{"A2DEMOSELLEREU", "eu", "A1PA6795UKMFR9"},
+	{"A3DEMOSELLERFE", "fe", "A1VC38T7YXB528"},
+}
+
+const (
+	devClientID     = "amzn1.application-oa2-client.spmsgdev"
+	devClientSecret = "spmsg-dev-secret"
+)
+
+// devEnv is what --dev starts besides the worker.
+type devEnv struct {
+	dir      string
+	redis    *devredis.Server
+	sb       *sandbox.Sandbox
+	sbURL    string
+	sbServer *http.Server
+}
+
+func (d *devEnv) close() {
+	if d.sbServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = d.sbServer.Shutdown(ctx)
+		cancel()
+	}
+	d.redis.Stop()
+	if d.dir != "" {
+		_ = os.RemoveAll(d.dir)
+	}
+}
+
+// runDev starts a Redis (unless REDIS_URL or --redis-url names one), the
+// local SP-API sandbox and a worker wired to them. With --demo it runs a
+// sample campaign and exits; otherwise it serves until interrupted. It
+// changes nothing but the wiring: the worker is the production one.
+func runDev(ctx context.Context, cfg Config, getenv cli.Getenv, stdout, stderr io.Writer) error {
+	d := &devEnv{}
+	defer d.close()
+	var err error
+	if d.dir, err = os.MkdirTemp("", "spmsg-dev-*"); err != nil {
+		return err
+	}
+	if cfg.RedisURL == "" {
+		d.redis, err = devredis.Start(ctx, true)
+		if err != nil {
+			return err
+		}
+		cfg.RedisURL = d.redis.URL
+		fmt.Fprintf(stdout, "dev: started %s at %s (a Redis on 6379, if any, is left alone)\n", d.redis.Kind, d.redis.URL)
+	} else {
+		fmt.Fprintf(stdout, "dev: using the Redis you named: %s\n", cli.Redact(cfg.RedisURL))
+	}
+
+	var sellers []sandbox.Seller
+	var file []tasks.SellerConfig
+	for _, s := range demoSellers {
+		tok := "Atzr|" + s.id + "|dev"
+		sellers = append(sellers, sandbox.Seller{ID: s.id, RefreshToken: tok})
+		file = append(file, tasks.SellerConfig{ID: s.id, RefreshToken: tok, Region: s.region})
+	}
+	if d.sb, err = sandbox.New(sandbox.Config{Seed: 1, ClientID: devClientID, ClientSecret: devClientSecret,
+		Sellers: sellers, AutoSellers: true, Orders: demoOrders()}); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	d.sbURL = "http://" + ln.Addr().String()
+	d.sbServer = &http.Server{Handler: d.sb, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = d.sbServer.Serve(ln) }()
+
+	sellersFile := filepath.Join(d.dir, "sellers.json")
+	b, _ := json.MarshalIndent(file, "", "  ")
+	if err := os.WriteFile(sellersFile, b, 0o600); err != nil {
+		return err
+	}
+	attachDir := filepath.Join(d.dir, "attachments")
+	if err := os.MkdirAll(attachDir, 0o755); err != nil {
+		return err
+	}
+	cfg.SellersFile, cfg.Endpoint, cfg.LWAEndpoint = sellersFile, d.sbURL, d.sbURL+sandbox.TokenPath
+	cfg.LWAClientID, cfg.LWAClientSecret = devClientID, devClientSecret
+	if cfg.AttachmentStore == "" {
+		cfg.AttachmentStore = "file://" + attachDir
+	}
+	if cfg.Demo {
+		cfg.MetricsAddr = "127.0.0.1:0"
+		if cfg.LogLevel == "info" {
+			cfg.LogLevel = "warn" // the demo prints its own progress
+		}
+	}
+	s, err := tasks.ParseSellers(strings.NewReader(string(b)))
+	if err != nil {
+		return err
+	}
+	w, err := newWorker(ctx, cfg, s, stderr)
+	if err != nil {
+		return err
+	}
+	if err := w.start(); err != nil {
+		// A busy METRICS_ADDR should not stop a dev run.
+		cfg.MetricsAddr = "127.0.0.1:0"
+		if w, err = newWorker(ctx, cfg, s, stderr); err != nil {
+			return err
+		}
+		if err := w.start(); err != nil {
+			return err
+		}
+	}
+	defer w.shutdown()
+	fmt.Fprintf(stdout, "dev: SP-API sandbox at %s; worker metrics at http://%s/metrics\n", d.sbURL, w.httpAddr)
+	fmt.Fprintf(stdout, "dev: in another terminal:\n  export REDIS_URL=%s SPAPI_SELLERS_FILE=%s ATTACHMENT_STORE=%s\n  go run ./cmd/enqueue send --seller %s --marketplace %s --order 112-0000000-0000001 --type confirmOrderDetails --text 'Which size?'\n",
+		cfg.RedisURL, sellersFile, cfg.AttachmentStore, demoSellers[0].id, demoSellers[0].marketplace)
+	if cfg.Demo {
+		return runDemo(ctx, w, d, stdout)
+	}
+	fmt.Fprintln(stdout, "dev: serving; Ctrl-C to stop")
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/spmsg/spmsg/attachstore"
+	"github.com/spmsg/spmsg/internal/cli"
+	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/ratelimit"
+	"github.com/spmsg/spmsg/spapi"
+	"github.com/spmsg/spmsg/tasks"
+)
+
+var errHelp = flag.ErrHelp
+
+// worker is a running worker process: its asynq server and HTTP endpoints.
+type worker struct {
+	cfg      Config
+	log      *slog.Logger
+	rdb      redis.UniversalClient
+	connOpt  asynq.RedisConnOpt
+	srv      *asynq.Server
+	http     *http.Server
+	httpAddr string
+	handler  *tasks.Handler
+	outcomes *tasks.OutcomeStore
+}
+
+// run parses the configuration, starts the worker and serves until ctx is
+// cancelled (SIGTERM), then shuts down gracefully.
+func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.Dev {
+		return runDev(ctx, cfg, getenv, stdout, stderr)
+	}
+	sellers, err := tasks.LoadSellersFile(cfg.SellersFile)
+	if err != nil {
+		return usageError(err.Error())
+	}
+	w, err := newWorker(ctx, cfg, sellers, stderr)
+	if err != nil {
+		return err
+	}
+	if err := w.start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	w.shutdown()
+	return nil
+}
+
+// newWorker wires the worker from its configuration.
+func newWorker(ctx context.Context, cfg Config, sellers *tasks.Sellers, logOut io.Writer) (*worker, error) {
+	level := slog.LevelInfo
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, usageError("LOG_LEVEL " + cfg.LogLevel + ": want debug, info, warn or error")
+	}
+	log, err := cli.Logger(logOut, cfg.LogFormat, level)
+	if err != nil {
+		return nil, usageError(err.Error())
+	}
+	connOpt, rdb, err := cli.Redis(cfg.RedisURL)
+	if err != nil {
+		return nil, usageError(err.Error())
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		return nil, fmt.Errorf("cannot reach Redis at %s: %v", cli.Redact(cfg.RedisURL), err)
+	}
+	client, err := spapi.NewClient(spapi.Config{
+		LWAClientID: cfg.LWAClientID, LWAClientSecret: cfg.LWAClientSecret,
+		LWAEndpoint: cfg.LWAEndpoint, Endpoint: cfg.Endpoint, Logger: log,
+	}, sellers.SPAPISellers()...)
+	if err != nil {
+		return nil, usageError(err.Error())
+	}
+	store, err := attachstore.Open(ctx, cfg.AttachmentStore)
+	if err != nil {
+		return nil, usageError(err.Error())
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := tasks.NewMetrics(reg)
+	outcomes := tasks.NewOutcomeStore(rdb, "", 0)
+	h := &tasks.Handler{
+		Amazon:   client,
+		Store:    store,
+		Limiter:  ratelimit.New(rdb, ratelimit.Options{}),
+		Ledger:   ledger.New(rdb, ""),
+		Outcomes: outcomes,
+		Sellers:  sellers,
+		Metrics:  metrics,
+		Logger:   log,
+	}
+	w := &worker{cfg: cfg, log: log, rdb: rdb, connOpt: connOpt, handler: h, outcomes: outcomes}
+	reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(rdb)))
+	w.srv = tasks.NewServer(rdb, tasks.ServerOptions{Concurrency: cfg.Concurrency, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log})
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(rw http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := w.rdb.Ping(ctx).Err(); err != nil {
+				http.Error(rw, "redis: unreachable", http.StatusServiceUnavailable)
+				return
+			}
+			if err := w.srv.Ping(); err != nil {
+				http.Error(rw, "asynq: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(rw, "ok")
+		})
+		w.http = &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	}
+	return w, nil
+}
+
+func (w *worker) start() error {
+	if w.http != nil {
+		ln, err := net.Listen("tcp", w.http.Addr)
+		if err != nil {
+			return fmt.Errorf("METRICS_ADDR %s: %w", w.http.Addr, err)
+		}
+		w.httpAddr = ln.Addr().String()
+		go func() {
+			if err := w.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				w.log.Error("metrics server stopped", "error", err)
+			}
+		}()
+	}
+	if err := w.srv.Start(tasks.NewServeMux(w.handler)); err != nil {
+		return fmt.Errorf("start asynq server: %w", err)
+	}
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "redis", cli.Redact(w.cfg.RedisURL),
+		"metrics", w.httpAddr, "queues", strings.Join([]string{tasks.QueueTransactional, tasks.QueueCampaign}, ","))
+	return nil
+}
+
+func (w *worker) shutdown() {
+	w.log.Info("shutting down: finishing running jobs", "timeout", w.cfg.ShutdownTimeout)
+	w.srv.Shutdown()
+	if w.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = w.http.Shutdown(ctx)
+	}
+	_ = w.rdb.Close()
+	w.log.Info("worker stopped")
+}

@@ -1,0 +1,434 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/spmsg/spmsg/attachstore"
+	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/ratelimit"
+	"github.com/spmsg/spmsg/spapi"
+)
+
+// Amazon is what the worker needs from the SP-API client; *spapi.Client
+// implements it.
+type Amazon interface {
+	GetMessagingActionsForOrder(ctx context.Context, sellerID, orderID, marketplaceID string) (*spapi.Actions, *spapi.Response, error)
+	CreateUploadDestination(ctx context.Context, sellerID, resource, marketplaceID, contentMD5, contentType string) (*spapi.UploadDestination, *spapi.Response, error)
+	Upload(ctx context.Context, dest *spapi.UploadDestination, body io.Reader, size int64) error
+	Send(ctx context.Context, sellerID, orderID, marketplaceID string, t spapi.MessageType, req spapi.SendRequest) (*spapi.Response, error)
+}
+
+var _ Amazon = (*spapi.Client)(nil)
+
+// Handler processes message jobs: availability, schema and policy checks,
+// attachments, rate limits, the dedup ledger, the send, and one final
+// outcome per job. Every field but Metrics and Logger is required.
+type Handler struct {
+	Amazon   Amazon
+	Store    attachstore.Store
+	Limiter  *ratelimit.Limiter
+	Ledger   *ledger.Ledger
+	Outcomes *OutcomeStore
+	Sellers  *Sellers
+	Metrics  *Metrics
+	Logger   *slog.Logger
+
+	// MaxInlineWait is the longest quota wait slept inside the handler;
+	// longer waits defer the job to its reserved slot. Default 2 s.
+	MaxInlineWait time.Duration
+	// StaleClaim is how old another job's ledger claim must be before it is
+	// treated as in doubt. Default 10 min.
+	StaleClaim time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// ProcessTask implements asynq.Handler.
+func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
+	start := time.Now()
+	id, _ := asynq.GetTaskID(ctx)
+	j, err := DecodeJob(task.Payload())
+	if err != nil {
+		if id == "" {
+			return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+		}
+		j = &Job{}
+		return h.finish(ctx, id, j, start, Result{Outcome: OutcomeFailed, Reason: "bad_payload", Message: err.Error()})
+	}
+	if id == "" {
+		id = j.ID()
+	}
+	r := &run{h: h, id: id, job: j, start: start, log: h.logger().With("job_id", id, "seller", j.SellerID, "order", j.OrderID, "type", j.Type)}
+	return r.process(ctx)
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Logger
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) maxInlineWait() time.Duration {
+	if h.MaxInlineWait > 0 {
+		return h.MaxInlineWait
+	}
+	return 2 * time.Second
+}
+
+func (h *Handler) staleClaim() time.Duration {
+	if h.StaleClaim > 0 {
+		return h.StaleClaim
+	}
+	return 10 * time.Minute
+}
+
+// finish records the final outcome (once) and ends the task successfully:
+// the outcome record, not asynq's archive, is the job's result.
+func (h *Handler) finish(ctx context.Context, id string, j *Job, start time.Time, res Result) error {
+	// Bookkeeping must survive a cancelled handler context.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	first, err := h.Outcomes.Finish(wctx, id, j, res)
+	if err != nil {
+		return err // retried by asynq; the outcome is written exactly once
+	}
+	if first {
+		h.Metrics.job(res.Outcome, canonicalType(j.Type), start)
+		lvl := slog.LevelInfo
+		if res.Outcome == OutcomeFailed || res.Outcome == OutcomeUnconfirmed {
+			lvl = slog.LevelWarn
+		}
+		h.logger().Log(wctx, lvl, "job finished", "job_id", id, "seller", j.SellerID, "order", j.OrderID,
+			"type", j.Type, "outcome", res.Outcome, "reason", res.Reason, "code", res.Code, "message", res.Message,
+			"request_id", res.RequestID)
+	}
+	return nil
+}
+
+// run is one attempt at one job.
+type run struct {
+	h     *Handler
+	id    string
+	job   *Job
+	typ   spapi.MessageType
+	start time.Time
+	log   *slog.Logger
+	class ratelimit.Class
+}
+
+func (r *run) finish(ctx context.Context, res Result) error {
+	return r.h.finish(ctx, r.id, r.job, r.start, res)
+}
+
+func (r *run) deferFor(d time.Duration, reason string) error {
+	r.h.Metrics.deferred(reason)
+	r.log.Debug("job deferred", "for", d, "reason", reason)
+	return &DeferError{RetryIn: d, Reason: reason}
+}
+
+// transient returns err for asynq to retry with back-off, or ends the job
+// as failed when its attempts are spent.
+func (r *run) transient(ctx context.Context, reason string, err error) error {
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, ok := asynq.GetMaxRetry(ctx)
+	if !ok {
+		maxRetry = DefaultMaxAttempts + 1
+	}
+	if retried+1 >= maxRetry {
+		return r.finish(ctx, amazonResult(OutcomeFailed, reason+"_retries_exhausted", err))
+	}
+	r.log.Info("transient error, will retry", "attempt", retried+1, "error", err)
+	return fmt.Errorf("%s: %w", reason, err)
+}
+
+func (r *run) process(ctx context.Context) error {
+	h, j := r.h, r.job
+	if rec, err := h.Outcomes.Get(ctx, r.id); err == nil && rec.State == "final" {
+		r.log.Info("job already has its final outcome; redelivery ignored", "outcome", rec.Outcome)
+		return nil
+	}
+	now := h.now()
+	if j.Deadline != nil && now.After(*j.Deadline) {
+		return r.finish(ctx, Result{Outcome: OutcomeExpired, Reason: "deadline_passed", Message: "deadline " + j.Deadline.Format(time.RFC3339) + " passed before the message was sent"})
+	}
+	if j.NotBefore != nil && now.Before(j.NotBefore.Add(-500*time.Millisecond)) {
+		return r.deferFor(j.NotBefore.Sub(now), "not_before")
+	}
+	if err := (Validation{Sellers: h.Sellers, Now: h.Now}).Validate(j); err != nil {
+		return r.finish(ctx, Result{Outcome: OutcomeFailed, Reason: "invalid_job", Message: err.Error()})
+	}
+	r.typ, _ = lookupType(j.Type)
+	r.class = ratelimit.Transactional
+	if j.Campaign != "" {
+		r.class = ratelimit.Campaign
+	}
+
+	keys := ledgerKeys(j, r.typ)
+	for _, k := range keys {
+		e, ok, err := h.Ledger.Get(ctx, k)
+		if err != nil {
+			return err
+		}
+		if ok && e.JobID != r.id && (e.State == ledger.StateSent || e.State == ledger.StateInDoubt) {
+			return r.finish(ctx, Result{Outcome: OutcomeSkippedDuplicate, Reason: "ledger_" + string(e.State),
+				Message: fmt.Sprintf("already %s by job %s", e.State, e.JobID), RequestID: e.RequestID})
+		}
+	}
+
+	// One reservation per operation this message needs; the job waits
+	// (in-process when short, else deferred once to its slot).
+	actionsKey := ratelimit.Key{Seller: j.SellerID, Operation: spapi.OpGetMessagingActionsForOrder}
+	sendKey := ratelimit.Key{Seller: j.SellerID, Operation: r.typ.OperationID}
+	wait, err := r.reserve(ctx, actionsKey, sendKey)
+	if err != nil {
+		return err
+	}
+	if wait > h.maxInlineWait() {
+		if j.Deadline != nil && h.now().Add(wait).After(*j.Deadline) {
+			r.done(ctx, actionsKey, sendKey)
+			return r.finish(ctx, Result{Outcome: OutcomeExpired, Reason: "deadline_before_quota",
+				Message: fmt.Sprintf("the seller's quota has no slot before the deadline (next in %s)", wait.Round(time.Second))})
+		}
+		return r.deferFor(wait, "quota")
+	}
+	if err := sleep(ctx, wait); err != nil {
+		return err
+	}
+	return r.checkAndSend(ctx, keys, actionsKey, sendKey)
+}
+
+func (r *run) checkAndSend(ctx context.Context, keys []ledger.Key, actionsKey, sendKey ratelimit.Key) error {
+	h, j := r.h, r.job
+	t0 := time.Now()
+	acts, resp, err := h.Amazon.GetMessagingActionsForOrder(ctx, j.SellerID, j.OrderID, j.MarketplaceID)
+	h.Metrics.call(spapi.OpGetMessagingActionsForOrder, t0, resp, err)
+	r.observe(ctx, actionsKey, resp, err)
+	_ = h.Limiter.Done(ctx, actionsKey, r.id)
+	if err != nil {
+		return r.amazonError(ctx, "availability", actionsKey, err, nil)
+	}
+	action, ok := acts.Find(r.typ)
+	if !ok {
+		r.done(ctx, sendKey)
+		return r.finish(ctx, Result{Outcome: OutcomeSkippedUnavailable, Reason: "not_offered", RequestID: requestID(resp),
+			Message: "Amazon does not offer " + r.typ.Name + " for this order now"})
+	}
+	if action.Disabled {
+		r.done(ctx, sendKey)
+		return r.finish(ctx, Result{Outcome: OutcomeSkippedUnavailable, Reason: "disabled", RequestID: requestID(resp),
+			Message: "Amazon offers " + r.typ.Name + " for this order but disabled it: " + action.DisabledReason})
+	}
+	problems, err := CheckLiveSchema(action.Schema, r.typ, j)
+	if err != nil {
+		r.log.Warn("could not use the live schema; checked against the type table only", "error", err)
+	}
+	if len(problems) > 0 {
+		r.done(ctx, sendKey)
+		return r.finish(ctx, Result{Outcome: OutcomeFailed, Reason: "content_invalid", Message: (&ValidationError{Problems: problems}).Error()})
+	}
+
+	req := spapi.SendRequest{Text: j.Text, CoverageStartDate: j.CoverageStart, CoverageEndDate: j.CoverageEnd}
+	if !r.typ.Has(spapi.FieldText) {
+		req.Text = ""
+	}
+	if len(j.Attachments) > 0 {
+		atts, err := r.uploadAll(ctx, sendKey)
+		if err != nil {
+			return err
+		}
+		if atts == nil {
+			return nil // finished inside uploadAll
+		}
+		req.Attachments = atts
+	}
+	return r.send(ctx, keys, sendKey, req)
+}
+
+func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key, req spapi.SendRequest) error {
+	h, j := r.h, r.job
+	if len(keys) > 0 {
+		res, err := h.Ledger.Claim(ctx, keys, r.id, h.staleClaim())
+		if err != nil {
+			return err
+		}
+		switch res.Status {
+		case ledger.Done:
+			r.done(ctx, sendKey)
+			return r.finish(ctx, Result{Outcome: OutcomeSkippedDuplicate, Reason: "ledger_" + string(res.Entry.State),
+				Message: fmt.Sprintf("already %s by job %s", res.Entry.State, res.Entry.JobID), RequestID: res.Entry.RequestID})
+		case ledger.Busy:
+			return r.deferFor(5*time.Second, "ledger_busy")
+		case ledger.Mine:
+			// This job claimed before and did not finish: a crash may have
+			// happened after the send reached Amazon.
+			r.done(ctx, sendKey)
+			return r.inDoubt(ctx, keys, "redelivered after an interrupted send", nil)
+		}
+	}
+	// Wait for the send's own slot (reserved at the start).
+	if err := r.waitSlot(ctx, sendKey); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	resp, err := h.Amazon.Send(ctx, j.SellerID, j.OrderID, j.MarketplaceID, r.typ, req)
+	h.Metrics.call(r.typ.OperationID, t0, resp, err)
+	r.observe(ctx, sendKey, resp, err)
+	_ = h.Limiter.Done(ctx, sendKey, r.id)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err == nil {
+		if len(keys) > 0 {
+			if err := h.Ledger.Commit(wctx, keys, r.id, requestID(resp)); err != nil {
+				return err
+			}
+		}
+		return r.finish(ctx, Result{Outcome: OutcomeSent, Reason: "sent", RequestID: requestID(resp)})
+	}
+	if spapi.IsOutcomeUnknown(err) {
+		return r.inDoubt(wctx, keys, "the send reached Amazon but its answer was lost", err)
+	}
+	if len(keys) > 0 {
+		if rerr := h.Ledger.Release(wctx, keys, r.id); rerr != nil {
+			return rerr
+		}
+	}
+	return r.amazonError(ctx, "send", sendKey, err, nil)
+}
+
+// inDoubt settles a send whose answer never came. It is never resent: for
+// a once-per-order type, availability is checked again and a vanished
+// action settles it as sent; otherwise the job ends unconfirmed and the
+// ledger keeps the pair in doubt.
+func (r *run) inDoubt(ctx context.Context, keys []ledger.Key, why string, cause error) error {
+	h, j := r.h, r.job
+	res := amazonResult(OutcomeUnconfirmed, "answer_lost", cause)
+	res.Message = why + "; not resent, to avoid messaging the buyer twice"
+	if r.typ.OncePerOrder {
+		acts, resp, err := h.Amazon.GetMessagingActionsForOrder(ctx, j.SellerID, j.OrderID, j.MarketplaceID)
+		if err == nil {
+			if _, still := acts.Find(r.typ); !still {
+				if len(keys) > 0 {
+					if err := h.Ledger.Commit(ctx, keys, r.id, requestID(resp)); err != nil {
+						return err
+					}
+				}
+				return r.finish(ctx, Result{Outcome: OutcomeSent, Reason: "settled_by_availability", RequestID: requestID(resp),
+					Message: why + "; Amazon no longer offers this once-per-order type for the order, so it was sent"})
+			}
+		}
+	}
+	if len(keys) > 0 {
+		if err := h.Ledger.MarkInDoubt(ctx, keys, r.id); err != nil {
+			return err
+		}
+	}
+	return r.finish(ctx, res)
+}
+
+// amazonError classifies an SP-API error: 429 waits without spending an
+// attempt, 5xx and network errors before the wire retry with back-off,
+// an unavailable type is skipped, everything else fails for good.
+func (r *run) amazonError(ctx context.Context, step string, key ratelimit.Key, err error, _ []ledger.Key) error {
+	switch {
+	case spapi.IsThrottled(err):
+		_ = r.h.Limiter.Throttled(ctx, key)
+		return r.deferFor(r.backoff429(ctx, key), "throttled")
+	case spapi.IsUnavailable(err):
+		return r.finish(ctx, amazonResult(OutcomeSkippedUnavailable, "not_offered", err))
+	case spapi.IsRetryable(err), spapi.IsTokenError(err) && !isLWAPermanent(err), errors.Is(err, context.DeadlineExceeded):
+		return r.transient(ctx, step, err)
+	default:
+		reason := step + "_rejected"
+		if isLWAPermanent(err) {
+			reason = "credentials"
+		}
+		return r.finish(ctx, amazonResult(OutcomeFailed, reason, err))
+	}
+}
+
+func (r *run) backoff429(ctx context.Context, key ratelimit.Key) time.Duration {
+	lim := r.limit(ctx, key)
+	d := time.Duration(float64(time.Second) / lim.Rate * float64(max(lim.Burst, 1)))
+	return min(max(d, 2*time.Second), time.Minute)
+}
+
+func isLWAPermanent(err error) bool {
+	var le *spapi.LWAError
+	if errors.As(err, &le) {
+		switch le.Code {
+		case "invalid_grant", "invalid_client", "unauthorized_client", "access_denied", "invalid_scope":
+			return true
+		}
+	}
+	return false
+}
+
+func amazonResult(o Outcome, reason string, err error) Result {
+	res := Result{Outcome: o, Reason: reason}
+	if err == nil {
+		return res
+	}
+	res.Message = err.Error()
+	var e *spapi.Error
+	if errors.As(err, &e) {
+		res.Code, res.RequestID = e.Code, e.RequestID
+		if e.Message != "" {
+			res.Message = e.Message
+			if e.Details != "" {
+				res.Message += " (" + e.Details + ")"
+			}
+		}
+	}
+	var le *spapi.LWAError
+	if errors.As(err, &le) {
+		res.Code = le.Code
+	}
+	return res
+}
+
+func requestID(resp *spapi.Response) string {
+	if resp == nil {
+		return ""
+	}
+	return resp.RequestID
+}
+
+func ledgerKeys(j *Job, t spapi.MessageType) []ledger.Key {
+	var keys []ledger.Key
+	if t.OncePerOrder {
+		keys = append(keys, ledger.OrderKey(j.SellerID, j.OrderID, t.Name))
+	}
+	if j.IdempotencyKey != "" {
+		keys = append(keys, ledger.IdemKey(j.SellerID, j.IdempotencyKey))
+	}
+	return keys
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,82 @@
+package tasks
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spmsg/spmsg/spapi"
+)
+
+// Metrics are the worker's Prometheus metrics. A nil *Metrics records
+// nothing. Labels never carry seller ids, order ids or secrets.
+type Metrics struct {
+	Jobs       *prometheus.CounterVec   // spmsg_jobs_total{outcome,type}
+	Calls      *prometheus.CounterVec   // spmsg_amazon_calls_total{operation,status}
+	Throttled  *prometheus.CounterVec   // spmsg_amazon_throttled_total{operation}
+	Latency    *prometheus.HistogramVec // spmsg_amazon_call_duration_seconds{operation}
+	Deferrals  *prometheus.CounterVec   // spmsg_job_deferrals_total{reason}
+	JobLatency *prometheus.HistogramVec // spmsg_job_duration_seconds{outcome}
+}
+
+// NewMetrics creates the metrics and registers them on reg (nil: not
+// registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spmsg_jobs_total",
+			Help: "Jobs that reached a final outcome, by outcome and message type."}, []string{"outcome", "type"}),
+		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spmsg_amazon_calls_total",
+			Help: "SP-API and upload calls by operation and HTTP status (\"network\" when no answer came)."}, []string{"operation", "status"}),
+		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spmsg_amazon_throttled_total",
+			Help: "429 answers from Amazon by operation."}, []string{"operation"}),
+		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spmsg_amazon_call_duration_seconds",
+			Help: "Latency of calls to Amazon by operation.", Buckets: prometheus.DefBuckets}, []string{"operation"}),
+		Deferrals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spmsg_job_deferrals_total",
+			Help: "Times a job was put back to wait (quota, not_before, 429, busy ledger) without spending an attempt."}, []string{"reason"}),
+		JobLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spmsg_job_attempt_duration_seconds",
+			Help: "Duration of the final attempt of a job, by outcome.", Buckets: prometheus.DefBuckets}, []string{"outcome"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Jobs, m.Calls, m.Throttled, m.Latency, m.Deferrals, m.JobLatency)
+	}
+	return m
+}
+
+func (m *Metrics) call(op string, start time.Time, resp *spapi.Response, err error) {
+	if m == nil {
+		return
+	}
+	status := "network"
+	if resp != nil && resp.Response != nil {
+		status = strconv.Itoa(resp.StatusCode)
+	} else {
+		var e *spapi.Error
+		if errors.As(err, &e) && e.StatusCode != 0 {
+			status = strconv.Itoa(e.StatusCode)
+		} else if err == nil {
+			status = "ok"
+		}
+	}
+	m.Calls.WithLabelValues(op, status).Inc()
+	m.Latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if status == "429" {
+		m.Throttled.WithLabelValues(op).Inc()
+	}
+}
+
+func (m *Metrics) job(o Outcome, typ string, start time.Time) {
+	if m == nil {
+		return
+	}
+	m.Jobs.WithLabelValues(string(o), typ).Inc()
+	m.JobLatency.WithLabelValues(string(o)).Observe(time.Since(start).Seconds())
+}
+
+func (m *Metrics) deferred(reason string) {
+	if m == nil {
+		return
+	}
+	m.Deferrals.WithLabelValues(reason).Inc()
+}

@@ -1,0 +1,107 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/spmsg/spmsg/ledger"
+)
+
+// Producer validates and enqueues message jobs. Order pipelines (through
+// the Go API, `enqueue send` or the HTTP API) and batch campaigns all go
+// through it, so they share one validation and one duplicate check.
+type Producer struct {
+	// Client enqueues tasks; required.
+	Client *asynq.Client
+	// Outcomes records accepted jobs; required.
+	Outcomes *OutcomeStore
+	// Ledger, when set, refuses a once-per-order job or an idempotency key
+	// that the ledger says went already.
+	Ledger *ledger.Ledger
+	// Validation is the same validation the worker runs.
+	Validation Validation
+}
+
+// Enqueue statuses.
+const (
+	StatusAccepted  = "accepted"
+	StatusDuplicate = "duplicate"
+)
+
+// EnqueueResult says what happened to one job.
+type EnqueueResult struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	// DuplicateOf names the job this one duplicates (its own id when the
+	// same job is already queued or finished), and Reason says how it was
+	// recognised.
+	DuplicateOf string `json:"duplicate_of,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	Queue       string `json:"queue,omitempty"`
+}
+
+// Enqueue validates j and puts it on the queue. A job that is already
+// queued, already finished (within the outcome retention), or already in
+// the ledger is reported as a duplicate, not an error. Invalid jobs return
+// a *ValidationError naming every bad field.
+func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (EnqueueResult, error) {
+	if err := p.Validation.Validate(j); err != nil {
+		return EnqueueResult{}, err
+	}
+	id := j.ID()
+	res := EnqueueResult{ID: id, Queue: QueueFor(j)}
+	if rec, err := p.Outcomes.Get(ctx, id); err == nil {
+		res.Status, res.DuplicateOf = StatusDuplicate, id
+		res.Reason = "the same job is already on record (" + rec.State + ")"
+		if rec.Outcome != "" {
+			res.Reason = "the same job already ended: " + string(rec.Outcome)
+		}
+		return res, nil
+	} else if !errors.Is(err, ErrNoRecord) {
+		return EnqueueResult{}, err
+	}
+	if p.Ledger != nil {
+		t, _ := lookupType(j.Type)
+		for _, k := range ledgerKeys(j, t) {
+			e, ok, err := p.Ledger.Get(ctx, k)
+			if err != nil {
+				return EnqueueResult{}, err
+			}
+			if ok && (e.State == ledger.StateSent || e.State == ledger.StateInDoubt) {
+				res.Status, res.DuplicateOf = StatusDuplicate, e.JobID
+				res.Reason = fmt.Sprintf("the ledger says %s already went (%s)", describeKey(k), e.State)
+				return res, nil
+			}
+		}
+	}
+	task, err := NewTask(j)
+	if err != nil {
+		return EnqueueResult{}, err
+	}
+	if _, err := p.Client.EnqueueContext(ctx, task, opts...); err != nil {
+		if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+			res.Status, res.DuplicateOf, res.Reason = StatusDuplicate, id, "the same job is already queued"
+			return res, nil
+		}
+		return EnqueueResult{}, fmt.Errorf("enqueue job %s: %w", id, err)
+	}
+	if _, err := p.Outcomes.Accept(ctx, id, j); err != nil {
+		return EnqueueResult{}, err
+	}
+	res.Status = StatusAccepted
+	return res, nil
+}
+
+func describeKey(k ledger.Key) string {
+	if k.IdempotencyKey != "" {
+		return "idempotency key " + k.IdempotencyKey
+	}
+	return k.Type + " for order " + k.Order
+}
+
+// ProcessAtOption schedules a job for t (used by batch pacing).
+func ProcessAtOption(t time.Time) asynq.Option { return asynq.ProcessAt(t) }

@@ -1,0 +1,173 @@
+package tasks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"github.com/spmsg/spmsg/spapi"
+)
+
+// CheckLiveSchema validates a job's text and attachments against the JSON
+// schema that getMessagingActionsForOrder embedded for the action (draft-04).
+// The live schema names the text field rawMessageBody; spmsg maps the job's
+// text to it, its attachments to the schema's attachment items, and its
+// coverage dates to any date properties. Array item counts written as
+// minLength/maxLength (as Amazon's models do) are read as minItems/maxItems.
+// A nil or empty schema passes. Problems are returned as FieldErrors naming
+// the job's fields.
+func CheckLiveSchema(schema json.RawMessage, t spapi.MessageType, j *Job) ([]FieldError, error) {
+	if len(bytes.TrimSpace(schema)) == 0 || string(bytes.TrimSpace(schema)) == "null" {
+		return nil, nil
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
+	if err != nil {
+		return nil, fmt.Errorf("live schema is not JSON: %w", err)
+	}
+	obj, ok := doc.(map[string]any)
+	if !ok {
+		return nil, errors.New("live schema is not a JSON object")
+	}
+	props, _ := obj["properties"].(map[string]any)
+	normalize(obj)
+
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft4)
+	if err := c.AddResource("live.json", obj); err != nil {
+		return nil, fmt.Errorf("live schema: %w", err)
+	}
+	sch, err := c.Compile("live.json")
+	if err != nil {
+		return nil, fmt.Errorf("live schema does not compile: %w", err)
+	}
+	inst, fieldOf := instance(props, t, j)
+	err = sch.Validate(inst)
+	if err == nil {
+		return nil, nil
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return nil, err
+	}
+	printer := message.NewPrinter(language.English)
+	var out []FieldError
+	for _, leaf := range leaves(ve) {
+		field := "text"
+		if len(leaf.InstanceLocation) > 0 {
+			if f, ok := fieldOf[leaf.InstanceLocation[0]]; ok {
+				field = f
+			} else {
+				field = leaf.InstanceLocation[0]
+			}
+		} else if strings.Contains(leaf.Error(), "attachments") {
+			field = "attachments"
+		}
+		out = append(out, FieldError{Field: field, Reason: "Amazon's schema for " + t.Name + ": " + leaf.ErrorKind.LocalizedString(printer)})
+	}
+	return out, nil
+}
+
+// instance builds the document to validate from the job, using the live
+// schema's own property names.
+func instance(props map[string]any, t spapi.MessageType, j *Job) (map[string]any, map[string]string) {
+	inst := map[string]any{}
+	fieldOf := map[string]string{}
+	for name, p := range props {
+		pm, _ := p.(map[string]any)
+		typ, _ := pm["type"].(string)
+		lname := strings.ToLower(name)
+		switch {
+		case typ == "array" || strings.Contains(lname, "attachment"):
+			if len(j.Attachments) == 0 {
+				continue
+			}
+			items := make([]any, len(j.Attachments))
+			itemProps := map[string]any{}
+			if it, ok := pm["items"].(map[string]any); ok {
+				itemProps, _ = it["properties"].(map[string]any)
+			}
+			for i, a := range j.Attachments {
+				item := map[string]any{}
+				for ip := range itemProps {
+					switch strings.ToLower(ip) {
+					case "uploaddestinationid":
+						item[ip] = "pending-upload"
+					case "filename", "name", "file_name":
+						item[ip] = a.FileName
+					}
+				}
+				if len(itemProps) == 0 {
+					item["uploadDestinationId"] = "pending-upload"
+					item["fileName"] = a.FileName
+				}
+				items[i] = item
+			}
+			inst[name] = items
+			fieldOf[name] = "attachments"
+		case strings.Contains(lname, "start"):
+			if j.CoverageStart != nil {
+				inst[name] = j.CoverageStart.Format(time.RFC3339)
+				fieldOf[name] = "coverage_start"
+			}
+		case strings.Contains(lname, "end") && typ == "string" && !strings.Contains(lname, "body"):
+			if j.CoverageEnd != nil {
+				inst[name] = j.CoverageEnd.Format(time.RFC3339)
+				fieldOf[name] = "coverage_end"
+			}
+		case typ == "string" || lname == "rawmessagebody" || lname == "text":
+			if j.Text != "" || t.Has(spapi.FieldText) {
+				inst[name] = j.Text
+				fieldOf[name] = "text"
+			}
+		}
+	}
+	return inst, fieldOf
+}
+
+// normalize rewrites array minLength/maxLength into minItems/maxItems, and
+// drops keywords that are presentation only.
+func normalize(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		if x["type"] == "array" {
+			if n, ok := x["maxLength"]; ok {
+				if _, has := x["maxItems"]; !has {
+					x["maxItems"] = n
+				}
+				delete(x, "maxLength")
+			}
+			if n, ok := x["minLength"]; ok {
+				if _, has := x["minItems"]; !has {
+					x["minItems"] = n
+				}
+				delete(x, "minLength")
+			}
+		}
+		delete(x, "_links")
+		for _, c := range x {
+			normalize(c)
+		}
+	case []any:
+		for _, c := range x {
+			normalize(c)
+		}
+	}
+}
+
+func leaves(ve *jsonschema.ValidationError) []*jsonschema.ValidationError {
+	if len(ve.Causes) == 0 {
+		return []*jsonschema.ValidationError{ve}
+	}
+	var out []*jsonschema.ValidationError
+	for _, c := range ve.Causes {
+		out = append(out, leaves(c)...)
+	}
+	return out
+}

@@ -1,0 +1,115 @@
+package tasks
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// TypeMessage is the asynq task type of a message job. It is a stored wire
+// name: never rename it in one step (add the new name, keep this handler
+// registered until queues drain).
+const TypeMessage = "spmsg:message"
+
+// Queue names. Transactional work (order pipelines: jobs without a campaign)
+// is served before campaign work.
+const (
+	QueueTransactional = "transactional"
+	QueueCampaign      = "campaign"
+)
+
+// Queues is the asynq Config.Queues for a worker: transactional first
+// (used with StrictPriority).
+func Queues() map[string]int { return map[string]int{QueueTransactional: 10, QueueCampaign: 1} }
+
+// DefaultMaxAttempts is how many attempts a job gets on transient errors
+// (5xx, network before the request was written) before it ends as failed.
+// Waiting for quota or a 429 never spends an attempt.
+const DefaultMaxAttempts = 8
+
+// DefaultTaskTimeout bounds one attempt of a job.
+const DefaultTaskTimeout = 3 * time.Minute
+
+// QueueFor returns the queue a job goes to.
+func QueueFor(j *Job) string {
+	if j.Campaign != "" {
+		return QueueCampaign
+	}
+	return QueueTransactional
+}
+
+// NewTask builds the asynq task for a job: its deterministic id as TaskID
+// (a live duplicate is refused by asynq), its queue, not_before as
+// ProcessAt, and the retry budget. asynq's MaxRetry is one more than the
+// transient budget so that a quota wait on the last attempt can never make
+// asynq archive a job without a recorded outcome.
+func NewTask(j *Job) (*asynq.Task, error) {
+	b, err := j.Encode()
+	if err != nil {
+		return nil, err
+	}
+	opts := []asynq.Option{
+		asynq.TaskID(j.ID()),
+		asynq.Queue(QueueFor(j)),
+		asynq.MaxRetry(DefaultMaxAttempts + 1),
+		asynq.Timeout(DefaultTaskTimeout),
+	}
+	if j.NotBefore != nil && j.NotBefore.After(time.Now()) {
+		opts = append(opts, asynq.ProcessAt(*j.NotBefore))
+	}
+	return asynq.NewTask(TypeMessage, b, opts...), nil
+}
+
+// DeferError asks asynq to run the job again after RetryIn without counting
+// a failed attempt: the job waits for its seller's quota, its not_before, or
+// Amazon's 429 back-off.
+type DeferError struct {
+	RetryIn time.Duration
+	Reason  string
+}
+
+func (e *DeferError) Error() string {
+	return fmt.Sprintf("deferred %s (%s)", e.RetryIn.Round(time.Millisecond), e.Reason)
+}
+
+// IsFailure is asynq's Config.IsFailure: a deferral is not a failure.
+func IsFailure(err error) bool {
+	var d *DeferError
+	return err != nil && !errors.As(err, &d)
+}
+
+// Backoff is the retry schedule for transient errors: Base doubling per
+// failed attempt up to Max, with jitter (0.5x to 1.5x).
+type Backoff struct {
+	Base, Max time.Duration
+}
+
+// DefaultBackoff is 2 s doubling to at most 5 min.
+var DefaultBackoff = Backoff{Base: 2 * time.Second, Max: 5 * time.Minute}
+
+// RetryDelay is asynq's Config.RetryDelayFunc with the default back-off.
+func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	return DefaultBackoff.RetryDelay(n, err, t)
+}
+
+// RetryDelay is asynq's Config.RetryDelayFunc: a deferral comes back at its
+// time (asynq schedules in whole seconds; at least 1 s); transient errors
+// back off exponentially with jitter.
+func (b Backoff) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	var d *DeferError
+	if errors.As(err, &d) {
+		if d.RetryIn < time.Second {
+			return time.Second
+		}
+		return d.RetryIn
+	}
+	base := b.Base << min(n, 16)
+	if base > b.Max || base <= 0 {
+		base = b.Max
+	}
+	jitter := 0.5 + rand.Float64() // 0.5x .. 1.5x
+	return time.Duration(float64(base) * jitter)
+}
