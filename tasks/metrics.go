@@ -38,6 +38,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		JobLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spmsg_job_attempt_duration_seconds",
 			Help: "Duration of the final attempt of a job, by outcome.", Buckets: prometheus.DefBuckets}, []string{"outcome"}),
 	}
+	// Pre-create the series a dashboard expects, so they read 0, not absent.
+	for _, o := range Outcomes() {
+		for _, t := range spapi.Types() {
+			m.Jobs.WithLabelValues(string(o), t.Name)
+		}
+		m.JobLatency.WithLabelValues(string(o))
+	}
+	for _, op := range []string{spapi.OpGetMessagingActionsForOrder, spapi.OpCreateUploadDestinationForResource} {
+		m.Throttled.WithLabelValues(op)
+	}
+	for _, t := range spapi.Types() {
+		m.Throttled.WithLabelValues(t.OperationID)
+	}
+	for _, r := range []string{"quota", "not_before", "throttled", "ledger_busy"} {
+		m.Deferrals.WithLabelValues(r)
+	}
 	if reg != nil {
 		reg.MustRegister(m.Jobs, m.Calls, m.Throttled, m.Latency, m.Deferrals, m.JobLatency)
 	}

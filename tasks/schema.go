@@ -40,10 +40,10 @@ func CheckLiveSchema(schema json.RawMessage, t spapi.MessageType, j *Job) ([]Fie
 
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft4)
-	if err := c.AddResource("live.json", obj); err != nil {
+	if err := c.AddResource(liveSchemaURL, obj); err != nil {
 		return nil, fmt.Errorf("live schema: %w", err)
 	}
-	sch, err := c.Compile("live.json")
+	sch, err := c.Compile(liveSchemaURL)
 	if err != nil {
 		return nil, fmt.Errorf("live schema does not compile: %w", err)
 	}
@@ -73,6 +73,9 @@ func CheckLiveSchema(schema json.RawMessage, t spapi.MessageType, j *Job) ([]Fie
 	}
 	return out, nil
 }
+
+// liveSchemaURL names the live schema inside the compiler.
+const liveSchemaURL = "urn:spmsg:live-schema"
 
 // instance builds the document to validate from the job, using the live
 // schema's own property names.
@@ -151,6 +154,11 @@ func normalize(v any) {
 			}
 		}
 		delete(x, "_links")
+		// draft-04 wants a non-empty required list; live answers may
+		// carry an empty one.
+		if req, ok := x["required"].([]any); ok && len(req) == 0 {
+			delete(x, "required")
+		}
 		for _, c := range x {
 			normalize(c)
 		}

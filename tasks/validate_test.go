@@ -161,3 +161,14 @@ func TestCheckLiveSchema(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, ps)
 }
+
+func TestCheckLiveSchemaEmptyRequired(t *testing.T) {
+	typ, _ := spapi.LookupType("legalDisclosure")
+	schema := `{"$schema":"http://json-schema.org/draft-04/schema#","type":"object","required":[],
+	  "properties":{"attachments":{"type":"array","maxItems":1,"items":{"type":"object"}}}}`
+	j := &tasks.Job{Attachments: []tasks.Attachment{{Source: "a", FileName: "a.pdf"}, {Source: "b", FileName: "b.pdf"}}}
+	ps, err := tasks.CheckLiveSchema(json.RawMessage(schema), typ, j)
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	assert.Equal(t, "attachments", ps[0].Field)
+}

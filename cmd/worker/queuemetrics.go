@@ -3,6 +3,8 @@ package main
 import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spmsg/spmsg/tasks"
 )
 
 // queueCollector exports asynq queue sizes from the Inspector on each
@@ -29,14 +31,11 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
-	queues, err := c.insp.Queues()
-	if err != nil {
-		return
-	}
-	for _, q := range queues {
+	// spmsg's own queues are always reported (zero before first use).
+	for _, q := range []string{tasks.QueueTransactional, tasks.QueueCampaign} {
 		info, err := c.insp.GetQueueInfo(q)
 		if err != nil {
-			continue
+			info = &asynq.QueueInfo{Queue: q}
 		}
 		for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
 			"retry": info.Retry, "archived": info.Archived, "completed": info.Completed} {

@@ -51,9 +51,9 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	if cfg.Dev {
 		return runDev(ctx, cfg, getenv, stdout, stderr)
 	}
-	sellers, err := tasks.LoadSellersFile(cfg.SellersFile)
+	sellers, err := loadSellers(cfg)
 	if err != nil {
-		return usageError(err.Error())
+		return err
 	}
 	w, err := newWorker(ctx, cfg, sellers, stderr)
 	if err != nil {
@@ -65,6 +65,14 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	<-ctx.Done()
 	w.shutdown()
 	return nil
+}
+
+func loadSellers(cfg Config) (*tasks.Sellers, error) {
+	s, err := tasks.LoadSellersFile(cfg.SellersFile)
+	if err != nil {
+		return nil, usageError(err.Error())
+	}
+	return s, nil
 }
 
 // newWorker wires the worker from its configuration.
