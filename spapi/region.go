@@ -75,12 +75,15 @@ func marketplaceTable() []Marketplace {
 	}
 }
 
+// marketplaces is the table, built once and never modified.
+var marketplaces = marketplaceTable()
+
 // Marketplaces returns every known marketplace (a fresh copy).
 func Marketplaces() []Marketplace { return marketplaceTable() }
 
 // LookupMarketplace finds a marketplace by id.
 func LookupMarketplace(id string) (Marketplace, bool) {
-	for _, m := range marketplaceTable() {
+	for _, m := range marketplaces {
 		if m.ID == id {
 			return m, true
 		}

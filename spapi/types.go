@@ -116,6 +116,10 @@ func typeTable() []MessageType {
 	}
 }
 
+// messageTypes is the table, built once and never modified: lookups read
+// it, Types hands out copies.
+var messageTypes = typeTable()
+
 // Types returns every known message type, in PRODUCT.md order. The slice is
 // a fresh copy on each call.
 func Types() []MessageType { return typeTable() }
@@ -123,10 +127,14 @@ func Types() []MessageType { return typeTable() }
 // LookupType finds a message type by any of its names (canonical or alias),
 // case-insensitively. ok is false for an unknown name.
 func LookupType(name string) (MessageType, bool) {
-	for _, t := range typeTable() {
-		for _, n := range t.Names() {
+	for i := range messageTypes {
+		t := &messageTypes[i]
+		if strings.EqualFold(t.Name, name) {
+			return *t, true
+		}
+		for _, n := range t.Aliases {
 			if strings.EqualFold(n, name) {
-				return t, true
+				return *t, true
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -82,6 +83,7 @@ type OutcomeStore struct {
 	prefix    string
 	retention time.Duration
 	now       func() time.Time
+	loaded    atomic.Bool // acceptScript is cached on the server
 }
 
 // NewOutcomeStore returns a store; prefix "" means "spmsg", retention 0
@@ -146,14 +148,37 @@ func (s *OutcomeStore) ttlSeconds() int64 { return int64(s.retention / time.Seco
 // Accept records a newly enqueued job as pending. created is false when the
 // job is already on record (pending or final): a duplicate.
 func (s *OutcomeStore) Accept(ctx context.Context, id string, j *Job) (created bool, err error) {
+	if !s.loaded.Load() {
+		if err := acceptScript.Load(ctx, s.rdb).Err(); err != nil {
+			return false, fmt.Errorf("record job %s: %w", id, err)
+		}
+		s.loaded.Store(true)
+	}
 	args := []any{s.ttlSeconds(),
 		"id", id, "seller_id", j.SellerID, "order_id", j.OrderID, "type", canonicalType(j.Type),
 		"campaign", j.Campaign, "enqueued_at", s.now().UTC().Format(time.RFC3339Nano)}
-	n, err := acceptScript.Run(ctx, s.rdb, []string{s.jobKey(j.Campaign, id), s.tag(j.Campaign) + ":campaign"}, args...).Int()
-	if err != nil {
+	// One round trip: the record (atomic with the campaign count) and the
+	// id -> campaign pointer, which lives in another slot.
+	var accept *redis.Cmd
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		accept = acceptScript.Run(ctx, p, []string{s.jobKey(j.Campaign, id), s.tag(j.Campaign) + ":campaign"}, args...)
+		p.Set(ctx, s.refKey(id), j.Campaign, s.retention)
+		return nil
+	})
+	if err != nil && !isNoScript(err) {
 		return false, fmt.Errorf("record job %s: %w", id, err)
 	}
-	if err := s.rdb.Set(ctx, s.refKey(id), j.Campaign, s.retention).Err(); err != nil {
+	if err != nil {
+		// The server lost its script cache (a restart): run unpipelined,
+		// which loads the script again.
+		s.loaded.Store(false)
+		accept = acceptScript.Run(ctx, s.rdb, []string{s.jobKey(j.Campaign, id), s.tag(j.Campaign) + ":campaign"}, args...)
+		if err := s.rdb.Set(ctx, s.refKey(id), j.Campaign, s.retention).Err(); err != nil {
+			return false, fmt.Errorf("record job %s: %w", id, err)
+		}
+	}
+	n, err := accept.Int()
+	if err != nil {
 		return false, fmt.Errorf("record job %s: %w", id, err)
 	}
 	return n == 1, nil
@@ -254,3 +279,5 @@ func (s *OutcomeStore) Campaign(ctx context.Context, name string, maxProblems in
 	}
 	return rep, nil
 }
+
+func isNoScript(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") }

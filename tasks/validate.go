@@ -190,11 +190,14 @@ var (
 // refuses every other scheme.
 func PolicyViolations(text string) []string {
 	var out []string
-	if htmlTagRE.MatchString(text) {
+	if strings.ContainsAny(text, "<&") && htmlTagRE.MatchString(text) {
 		out = append(out, "contains HTML, which Amazon does not allow in messages")
 	}
-	if emailRE.MatchString(text) {
+	if strings.Contains(text, "@") && emailRE.MatchString(text) {
 		out = append(out, "contains an e-mail address, which Amazon does not allow in messages")
+	}
+	if !strings.Contains(text, ":") {
+		return out
 	}
 	bad := map[string]bool{}
 	for _, m := range schemeRE.FindAllStringSubmatch(text, -1) {
