@@ -184,9 +184,8 @@ func (r *run) process(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if ok && e.JobID != r.id && (e.State == ledger.StateSent || e.State == ledger.StateInDoubt) {
-			return r.finish(ctx, Result{Outcome: OutcomeSkippedDuplicate, Reason: "ledger_" + string(e.State),
-				Message: fmt.Sprintf("already %s by job %s", e.State, e.JobID), RequestID: e.RequestID})
+		if ok && (e.State == ledger.StateSent || e.State == ledger.StateInDoubt) {
+			return r.finishFromLedger(ctx, e)
 		}
 	}
 
@@ -269,8 +268,7 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 		switch res.Status {
 		case ledger.Done:
 			r.done(ctx, sendKey)
-			return r.finish(ctx, Result{Outcome: OutcomeSkippedDuplicate, Reason: "ledger_" + string(res.Entry.State),
-				Message: fmt.Sprintf("already %s by job %s", res.Entry.State, res.Entry.JobID), RequestID: res.Entry.RequestID})
+			return r.finishFromLedger(ctx, res.Entry)
 		case ledger.Busy:
 			return r.deferFor(5*time.Second, "ledger_busy")
 		case ledger.Mine:
@@ -308,6 +306,23 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 		}
 	}
 	return r.amazonError(ctx, "send", sendKey, err, nil)
+}
+
+// finishFromLedger ends a job whose ledger entry is already sent or in
+// doubt. Another job's entry makes this one a duplicate; this job's own
+// entry means it got that far before a crash kept it from recording its
+// outcome.
+func (r *run) finishFromLedger(ctx context.Context, e ledger.Entry) error {
+	if e.JobID == r.id {
+		if e.State == ledger.StateSent {
+			return r.finish(ctx, Result{Outcome: OutcomeSent, Reason: "recovered_from_ledger", RequestID: e.RequestID,
+				Message: "sent by an earlier attempt of this job"})
+		}
+		return r.finish(ctx, Result{Outcome: OutcomeUnconfirmed, Reason: "answer_lost",
+			Message: "an earlier attempt of this job lost Amazon's answer; not resent, to avoid messaging the buyer twice"})
+	}
+	return r.finish(ctx, Result{Outcome: OutcomeSkippedDuplicate, Reason: "ledger_" + string(e.State),
+		Message: fmt.Sprintf("already %s by job %s", e.State, e.JobID), RequestID: e.RequestID})
 }
 
 // inDoubt settles a send whose answer never came. It is never resent: for
