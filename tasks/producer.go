@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/spmsg/spmsg/ledger"
 )
@@ -105,3 +106,14 @@ func describeKey(k ledger.Key) string {
 
 // ProcessAtOption schedules a job for t (used by batch pacing).
 func ProcessAtOption(t time.Time) asynq.Option { return asynq.ProcessAt(t) }
+
+// NewProducer returns a Producer on a Redis client, validating against the
+// given sellers (the same sellers file the workers use).
+func NewProducer(rdb redis.UniversalClient, sellers *Sellers) *Producer {
+	return &Producer{
+		Client:     asynq.NewClientFromRedisClient(rdb),
+		Outcomes:   NewOutcomeStore(rdb, "", 0),
+		Ledger:     ledger.New(rdb, ""),
+		Validation: Validation{Sellers: sellers},
+	}
+}
