@@ -1,0 +1,68 @@
+package spapi_test
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spmsg/spmsg/sandbox"
+	"github.com/spmsg/spmsg/spapi"
+)
+
+// Ensure the client works end to end against the local sandbox for every
+// message type, attachments included: discovery, upload destination for
+// the exact send operation, PUT with the returned headers, and send.
+func TestClientAgainstSandboxEveryType(t *testing.T) {
+	const seller, mkt = "A1SANDBOXSELLER", "ATVPDKIKX0DER"
+	var offered []string
+	for _, ty := range spapi.Types() {
+		offered = append(offered, ty.Names()[len(ty.Names())-1]) // live names where they differ
+	}
+	sb, err := sandbox.New(sandbox.Config{Seed: 3, ClientID: "cid", ClientSecret: "csecret", NoRateLimits: true,
+		Sellers: []sandbox.Seller{{ID: seller, RefreshToken: "Atzr|" + seller}}, DefaultAvailable: offered})
+	require.NoError(t, err)
+	ts := httptest.NewServer(sb)
+	defer ts.Close()
+	c, err := spapi.NewClient(spapi.Config{LWAClientID: "cid", LWAClientSecret: "csecret", Endpoint: ts.URL,
+		LWAEndpoint: ts.URL + sandbox.TokenPath}, spapi.Seller{ID: seller, RefreshToken: "Atzr|" + seller, Region: spapi.RegionNA})
+	require.NoError(t, err)
+	ctx := context.Background()
+	pdf := []byte("%PDF-1.4\n%%EOF\n")
+	for i, ty := range spapi.Types() {
+		t.Run(ty.Name, func(t *testing.T) {
+			order := "112-0000000-00000" + string(rune('1'+i/10)) + string(rune('0'+i%10))
+			acts, _, err := c.GetMessagingActionsForOrder(ctx, seller, order, mkt)
+			require.NoError(t, err)
+			a, ok := acts.Find(ty)
+			require.True(t, ok, "sandbox offers %s", ty.Name)
+			assert.NotEmpty(t, a.Schema)
+			req := spapi.SendRequest{}
+			if ty.Has(spapi.FieldText) {
+				req.Text = "Hello from the client test."
+			}
+			if ty.Has(spapi.FieldAttachments) {
+				md5 := spapi.ContentMD5(pdf)
+				dest, _, err := c.CreateUploadDestination(ctx, seller, ty.UploadResource(order), mkt, md5, "application/pdf")
+				require.NoError(t, err)
+				require.NoError(t, c.Upload(ctx, dest, bytes.NewReader(pdf), int64(len(pdf))))
+				req.Attachments = []spapi.Attachment{{UploadDestinationID: dest.ID, FileName: "doc.pdf"}}
+			}
+			if ty.Has(spapi.FieldCoverageStartDate) {
+				s, e := time.Now().UTC(), time.Now().UTC().AddDate(1, 0, 0)
+				req.CoverageStartDate, req.CoverageEndDate = &s, &e
+			}
+			resp, err := c.Send(ctx, seller, order, mkt, ty, req)
+			require.NoError(t, err)
+			assert.NotEmpty(t, resp.RequestID)
+		})
+	}
+	st := sb.Stats()
+	assert.Zero(t, st.Violations)
+	assert.Equal(t, int64(len(spapi.Types())), st.Sent)
+	assert.Equal(t, int64(1), st.TokenExchanges)
+}
