@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Reservation is a booked slot.
@@ -150,14 +153,24 @@ return {slot, now, phase}
 //
 // Errors: ErrInvalid for bad arguments, or the Redis error.
 func (l *Limiter) Reserve(ctx context.Context, key Key, class Class, jobID string, lim Limit) (Reservation, error) {
-	if err := l.checkKey(key); err != nil {
+	rs, err := l.ReserveAll(ctx, []Key{key}, class, jobID, []Limit{lim})
+	if err != nil {
 		return Reservation{}, err
+	}
+	return rs[0], nil
+}
+
+// ReserveAll is Reserve for several keys in one round trip (a pipeline of
+// one script call per key), e.g. every operation one message needs. lims[i]
+// is the default limit of keys[i].
+//
+// Errors: as Reserve, for the first key that fails.
+func (l *Limiter) ReserveAll(ctx context.Context, keys []Key, class Class, jobID string, lims []Limit) ([]Reservation, error) {
+	if len(keys) != len(lims) {
+		return nil, fmt.Errorf("%w: %d keys but %d limits", ErrInvalid, len(keys), len(lims))
 	}
 	if jobID == "" {
-		return Reservation{}, fmt.Errorf("%w: empty job ID", ErrInvalid)
-	}
-	if err := checkLimit(lim); err != nil {
-		return Reservation{}, err
+		return nil, fmt.Errorf("%w: empty job ID", ErrInvalid)
 	}
 	cls := "t"
 	switch class {
@@ -165,36 +178,82 @@ func (l *Limiter) Reserve(ctx context.Context, key Key, class Class, jobID strin
 	case Campaign:
 		cls = "c"
 	default:
-		return Reservation{}, fmt.Errorf("%w: class %v", ErrInvalid, class)
+		return nil, fmt.Errorf("%w: class %v", ErrInvalid, class)
 	}
-	var over Limit
-	if l.override != nil {
-		if o, ok := l.override(key); ok {
-			if err := checkLimit(o); err != nil {
-				return Reservation{}, fmt.Errorf("override for %s/%s: %w", key.Seller, key.Operation, err)
+	type call struct {
+		keys []string
+		args []any
+	}
+	calls := make([]call, len(keys))
+	for i, key := range keys {
+		if err := l.checkKey(key); err != nil {
+			return nil, err
+		}
+		if err := checkLimit(lims[i]); err != nil {
+			return nil, err
+		}
+		var over Limit
+		if l.override != nil {
+			if o, ok := l.override(key); ok {
+				if err := checkLimit(o); err != nil {
+					return nil, fmt.Errorf("override for %s/%s: %w", key.Seller, key.Operation, err)
+				}
+				over = o
 			}
-			over = o
+		}
+		calls[i] = call{
+			keys: []string{l.stateKey(key), l.jobKey(key, jobID)},
+			args: []any{cls, fmtFloat(lims[i].Rate), lims[i].Burst, fmtFloat(over.Rate), over.Burst,
+				fmtFloat(l.margin), fmtFloat(l.share), micros(l.grace), micros(recordHold), micros(stateTTL)},
 		}
 	}
-	res, err := l.reserve.Run(ctx, l.rdb,
-		[]string{l.stateKey(key), l.jobKey(key, jobID)},
-		cls, fmtFloat(lim.Rate), lim.Burst, fmtFloat(over.Rate), over.Burst,
-		fmtFloat(l.margin), fmtFloat(l.share),
-		micros(l.grace), micros(recordHold), micros(stateTTL),
-	).Slice()
-	if err != nil {
-		return Reservation{}, fmt.Errorf("ratelimit: reserve %s/%s: %w", key.Seller, key.Operation, err)
+	results := make([][]any, len(keys))
+	if len(keys) == 1 {
+		res, err := l.reserve.Run(ctx, l.rdb, calls[0].keys, calls[0].args...).Slice()
+		if err != nil {
+			return nil, fmt.Errorf("ratelimit: reserve %s/%s: %w", keys[0].Seller, keys[0].Operation, err)
+		}
+		results[0] = res
+	} else {
+		var cmds []redis.Cmder
+		var err error
+		for attempt := 0; attempt < 2; attempt++ {
+			cmds, err = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, c := range calls {
+					l.reserve.EvalSha(ctx, p, c.keys, c.args...)
+				}
+				return nil
+			})
+			if err == nil || !strings.HasPrefix(err.Error(), "NOSCRIPT") {
+				break
+			}
+			// Not cached on the server yet (or it restarted): load, retry.
+			// A script that failed with NOSCRIPT did not run.
+			if lerr := l.reserve.Load(ctx, l.rdb).Err(); lerr != nil {
+				return nil, fmt.Errorf("ratelimit: reserve: %w", lerr)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ratelimit: reserve %s: %w", keys[0].Seller, err)
+		}
+		for i, c := range cmds {
+			res, err := c.(*redis.Cmd).Slice()
+			if err != nil {
+				return nil, fmt.Errorf("ratelimit: reserve %s/%s: %w", keys[i].Seller, keys[i].Operation, err)
+			}
+			results[i] = res
+		}
 	}
-	slot, now, err := slotAndNow(res)
-	if err != nil {
-		return Reservation{}, err
+	out := make([]Reservation, len(keys))
+	for i, res := range results {
+		slot, now, err := slotAndNow(res)
+		if err != nil {
+			return nil, err
+		}
+		wait := max(time.Duration(slot-now)*time.Microsecond, 0)
+		out[i] = Reservation{At: time.UnixMicro(slot), Wait: wait, Local: l.now().Add(wait)}
 	}
-	wait := max(time.Duration(slot-now)*time.Microsecond, 0)
-	return Reservation{
-		At:    time.UnixMicro(slot),
-		Wait:  wait,
-		Local: l.now().Add(wait),
-	}, nil
+	return out, nil
 }
 
 // Done drops jobID's reservation record for key: the job used its slot (or
@@ -227,3 +286,31 @@ func slotAndNow(res []any) (slot, now int64, err error) {
 }
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// DoneAll is Done for several keys of one seller in one round trip (one
+// DEL; the keys share the seller's hash tag, so it is one Cluster slot).
+//
+// Errors: ErrInvalid for bad arguments or keys of different sellers, or the
+// Redis error.
+func (l *Limiter) DoneAll(ctx context.Context, keys []Key, jobID string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if jobID == "" {
+		return fmt.Errorf("%w: empty job ID", ErrInvalid)
+	}
+	rk := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if err := l.checkKey(k); err != nil {
+			return err
+		}
+		if k.Seller != keys[0].Seller {
+			return fmt.Errorf("%w: DoneAll keys of sellers %s and %s", ErrInvalid, keys[0].Seller, k.Seller)
+		}
+		rk = append(rk, l.jobKey(k, jobID))
+	}
+	if err := l.rdb.Del(ctx, rk...).Err(); err != nil {
+		return fmt.Errorf("ratelimit: done %s: %w", keys[0].Seller, err)
+	}
+	return nil
+}

@@ -363,3 +363,21 @@ func runMixedTraffic(t *testing.T, eventEvery int) (map[ratelimit.Class]int, tim
 	t.Logf("Reserve calls beyond the first return: %v; longest transactional wait: %v", resends, maxWait)
 	return resends, maxWait
 }
+
+// Ensure DoneAll drops every record, so the next Reserve books anew.
+func TestDoneAll(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	l := ratelimit.New(rdb, ratelimit.Options{})
+	lim := ratelimit.Limit{Rate: 1, Burst: 1}
+	a, b := ratelimit.Key{Seller: "S1", Operation: "opA"}, ratelimit.Key{Seller: "S1", Operation: "opB"}
+	ra, err := l.Reserve(ctx, a, ratelimit.Transactional, "job", lim)
+	require.NoError(t, err)
+	_, err = l.Reserve(ctx, b, ratelimit.Transactional, "job", lim)
+	require.NoError(t, err)
+	require.NoError(t, l.DoneAll(ctx, []ratelimit.Key{a, b}, "job"))
+	ra2, err := l.Reserve(ctx, a, ratelimit.Transactional, "job", lim)
+	require.NoError(t, err)
+	require.True(t, ra2.At.After(ra.At), "a new slot after DoneAll")
+	require.ErrorIs(t, l.DoneAll(ctx, []ratelimit.Key{a, {Seller: "S2", Operation: "opA"}}, "job"), ratelimit.ErrInvalid)
+}

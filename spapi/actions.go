@@ -135,29 +135,30 @@ func parseActions(body []byte) (*Actions, error) {
 }
 
 // schemaOf returns the JSON schema object of an _embedded.schema value:
-// the object itself minus _links (live), or its payload (model). Anything
-// that is not an object gives nil.
+// the object itself (live; it may still carry its HAL _links member, which
+// JSON Schema ignores) or its payload (model). Anything that is not an
+// object gives nil. It decodes only the top-level members it needs.
 func schemaOf(raw json.RawMessage) json.RawMessage {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil
 	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(raw, &obj) != nil {
+	if !bytes.Contains(raw, []byte(`"payload"`)) {
+		return raw // the live shape: the schema itself
+	}
+	var probe struct {
+		Payload    json.RawMessage `json:"payload"`
+		Type       json.RawMessage `json:"type"`
+		Properties json.RawMessage `json:"properties"`
+		Schema     json.RawMessage `json:"$schema"`
+	}
+	if json.Unmarshal(raw, &probe) != nil {
 		return nil
 	}
-	if p, ok := obj["payload"]; ok && !isSchemaObject(obj) {
-		return schemaOf(p)
+	if len(probe.Payload) > 0 && len(probe.Type) == 0 && len(probe.Properties) == 0 && len(probe.Schema) == 0 {
+		return schemaOf(probe.Payload)
 	}
-	if _, ok := obj["_links"]; !ok {
-		return append(json.RawMessage(nil), raw...)
-	}
-	delete(obj, "_links")
-	b, err := json.Marshal(obj)
-	if err != nil {
-		return nil
-	}
-	return b
+	return raw
 }
 
 // isSchemaObject reports whether obj has JSON-schema keywords itself.

@@ -220,5 +220,9 @@ func defaultHTTPClient() *http.Client {
 	tr.DialContext = (&net.Dialer{Timeout: defaultDialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = defaultTLSHandshakeTimeout
 	tr.ResponseHeaderTimeout = defaultResponseHeaderTimeout
+	// A worker runs many jobs at once against one or two hosts: keep their
+	// connections (the default keeps 2 per host and re-dials the rest).
+	tr.MaxIdleConns = 256
+	tr.MaxIdleConnsPerHost = 128
 	return &http.Client{Transport: tr, Timeout: DefaultHTTPTimeout}
 }

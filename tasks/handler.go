@@ -48,6 +48,8 @@ type Handler struct {
 	StaleClaim time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+
+	schemas schemaCache
 }
 
 // ProcessTask implements asynq.Handler.
@@ -129,6 +131,8 @@ type run struct {
 	start time.Time
 	log   *slog.Logger
 	class ratelimit.Class
+	slots map[ratelimit.Key]time.Time // when each reserved slot may go
+	held  []ratelimit.Key             // keys with a reservation record
 }
 
 func (r *run) finish(ctx context.Context, res Result) error {
@@ -158,8 +162,10 @@ func (r *run) transient(ctx context.Context, reason string, err error) error {
 
 func (r *run) process(ctx context.Context) error {
 	h, j := r.h, r.job
-	if rec, err := h.Outcomes.Get(ctx, r.id); err == nil && rec.State == "final" {
-		r.log.Info("job already has its final outcome; redelivery ignored", "outcome", rec.Outcome)
+	if final, err := h.Outcomes.IsFinal(ctx, r.id, j.Campaign); err != nil {
+		return err
+	} else if final {
+		r.log.Info("job already has its final outcome; redelivery ignored")
 		return nil
 	}
 	now := h.now()
@@ -199,13 +205,14 @@ func (r *run) process(ctx context.Context) error {
 	}
 	if wait > h.maxInlineWait() {
 		if j.Deadline != nil && h.now().Add(wait).After(*j.Deadline) {
-			r.done(ctx, actionsKey, sendKey)
+			r.release(ctx)
 			return r.finish(ctx, Result{Outcome: OutcomeExpired, Reason: "deadline_before_quota",
 				Message: fmt.Sprintf("the seller's quota has no slot before the deadline (next in %s)", wait.Round(time.Second))})
 		}
 		return r.deferFor(wait, "quota")
 	}
-	if err := sleep(ctx, wait); err != nil {
+	defer r.release(ctx)
+	if err := r.waitSlot(ctx, actionsKey); err != nil {
 		return err
 	}
 	return r.checkAndSend(ctx, keys, actionsKey, sendKey)
@@ -217,27 +224,23 @@ func (r *run) checkAndSend(ctx context.Context, keys []ledger.Key, actionsKey, s
 	acts, resp, err := h.Amazon.GetMessagingActionsForOrder(ctx, j.SellerID, j.OrderID, j.MarketplaceID)
 	h.Metrics.call(spapi.OpGetMessagingActionsForOrder, t0, resp, err)
 	r.observe(ctx, actionsKey, resp, err)
-	_ = h.Limiter.Done(ctx, actionsKey, r.id)
 	if err != nil {
 		return r.amazonError(ctx, "availability", actionsKey, err, nil)
 	}
 	action, ok := acts.Find(r.typ)
 	if !ok {
-		r.done(ctx, sendKey)
 		return r.finish(ctx, Result{Outcome: OutcomeSkippedUnavailable, Reason: "not_offered", RequestID: requestID(resp),
 			Message: "Amazon does not offer " + r.typ.Name + " for this order now"})
 	}
 	if action.Disabled {
-		r.done(ctx, sendKey)
 		return r.finish(ctx, Result{Outcome: OutcomeSkippedUnavailable, Reason: "disabled", RequestID: requestID(resp),
 			Message: "Amazon offers " + r.typ.Name + " for this order but disabled it: " + action.DisabledReason})
 	}
-	problems, err := CheckLiveSchema(action.Schema, r.typ, j)
+	problems, err := h.schemas.check(action.Schema, j.OrderID, r.typ, j)
 	if err != nil {
 		r.log.Warn("could not use the live schema; checked against the type table only", "error", err)
 	}
 	if len(problems) > 0 {
-		r.done(ctx, sendKey)
 		return r.finish(ctx, Result{Outcome: OutcomeFailed, Reason: "content_invalid", Message: (&ValidationError{Problems: problems}).Error()})
 	}
 
@@ -267,14 +270,12 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 		}
 		switch res.Status {
 		case ledger.Done:
-			r.done(ctx, sendKey)
 			return r.finishFromLedger(ctx, res.Entry)
 		case ledger.Busy:
 			return r.deferFor(5*time.Second, "ledger_busy")
 		case ledger.Mine:
 			// This job claimed before and did not finish: a crash may have
 			// happened after the send reached Amazon.
-			r.done(ctx, sendKey)
 			return r.inDoubt(ctx, keys, "redelivered after an interrupted send", nil)
 		}
 	}
@@ -286,7 +287,6 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 	resp, err := h.Amazon.Send(ctx, j.SellerID, j.OrderID, j.MarketplaceID, r.typ, req)
 	h.Metrics.call(r.typ.OperationID, t0, resp, err)
 	r.observe(ctx, sendKey, resp, err)
-	_ = h.Limiter.Done(ctx, sendKey, r.id)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err == nil {

@@ -79,11 +79,12 @@ const DefaultRetention = 30 * 24 * time.Hour
 // retention ends. Keys of one campaign share a hash tag so the outcome and
 // the counters change in one atomic script, on a cluster too.
 type OutcomeStore struct {
-	rdb       redis.UniversalClient
-	prefix    string
-	retention time.Duration
-	now       func() time.Time
-	loaded    atomic.Bool // acceptScript is cached on the server
+	rdb          redis.UniversalClient
+	prefix       string
+	retention    time.Duration
+	now          func() time.Time
+	loaded       atomic.Bool // acceptScript is cached on the server
+	finishLoaded atomic.Bool // finishScript is cached on the server
 }
 
 // NewOutcomeStore returns a store; prefix "" means "spmsg", retention 0
@@ -161,7 +162,7 @@ func (s *OutcomeStore) Accept(ctx context.Context, id string, j *Job) (created b
 	// id -> campaign pointer, which lives in another slot.
 	var accept *redis.Cmd
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		accept = acceptScript.Run(ctx, p, []string{s.jobKey(j.Campaign, id), s.tag(j.Campaign) + ":campaign"}, args...)
+		accept = acceptScript.EvalSha(ctx, p, []string{s.jobKey(j.Campaign, id), s.tag(j.Campaign) + ":campaign"}, args...)
 		p.Set(ctx, s.refKey(id), j.Campaign, s.retention)
 		return nil
 	})
@@ -200,12 +201,44 @@ func (s *OutcomeStore) Finish(ctx context.Context, id string, j *Job, r Result) 
 		"id", id, "seller_id", j.SellerID, "order_id", j.OrderID, "type", canonicalType(j.Type), "campaign", j.Campaign,
 		"code", r.Code, "message", r.Message, "request_id", r.RequestID,
 		"finished_at", s.now().UTC().Format(time.RFC3339Nano)}
-	n, err := finishScript.Run(ctx, s.rdb, []string{s.jobKey(j.Campaign, id), tag + ":campaign", tag + ":problems"}, args...).Int()
+	keys := []string{s.jobKey(j.Campaign, id), tag + ":campaign", tag + ":problems"}
+	if !s.finishLoaded.Load() {
+		if err := finishScript.Load(ctx, s.rdb).Err(); err != nil {
+			return false, fmt.Errorf("record outcome of job %s: %w", id, err)
+		}
+		s.finishLoaded.Store(true)
+	}
+	// One round trip: the outcome (atomic with the counters) and the
+	// id -> campaign pointer, which lives in another slot.
+	var cmd *redis.Cmd
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmd = finishScript.EvalSha(ctx, p, keys, args...)
+		p.Set(ctx, s.refKey(id), j.Campaign, s.retention)
+		return nil
+	})
+	if err != nil && isNoScript(err) {
+		s.finishLoaded.Store(false)
+		cmd = finishScript.Run(ctx, s.rdb, keys, args...)
+		err = s.rdb.Set(ctx, s.refKey(id), j.Campaign, s.retention).Err()
+	}
 	if err != nil {
 		return false, fmt.Errorf("record outcome of job %s: %w", id, err)
 	}
-	_ = s.rdb.Set(ctx, s.refKey(id), j.Campaign, s.retention).Err()
+	n, err := cmd.Int()
+	if err != nil {
+		return false, fmt.Errorf("record outcome of job %s: %w", id, err)
+	}
 	return n == 1, nil
+}
+
+// IsFinal reports whether a job of a known campaign already has its final
+// outcome (one round trip; the worker's redelivery check).
+func (s *OutcomeStore) IsFinal(ctx context.Context, id, campaign string) (bool, error) {
+	st, err := s.rdb.HGet(ctx, s.jobKey(campaign, id), "state").Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	return st == "final", err
 }
 
 // Get returns a job's record.

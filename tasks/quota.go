@@ -5,71 +5,98 @@ import (
 	"errors"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/spmsg/spmsg/ratelimit"
 	"github.com/spmsg/spmsg/spapi"
 )
 
-// limit is the rate plan in force for a seller's operation: the sellers
-// file override, else what Amazon's header granted, else the default.
-func (r *run) limit(ctx context.Context, key ratelimit.Key) ratelimit.Limit {
-	def := r.h.Sellers.Limit(key.Seller, key.Operation)
-	base := ratelimit.Limit{Rate: def.Rate, Burst: def.Burst}
-	if _, overridden := r.override(key); overridden {
-		return base
+// defaultLimit is Amazon's published plan for an operation. The limiter
+// applies, in order, the sellers-file override (Options.Override, see
+// LimitOverride), the rate Amazon reported in x-amzn-RateLimit-Limit, and
+// this default.
+func defaultLimit(op string) ratelimit.Limit {
+	if op == spapi.OpCreateUploadDestinationForResource {
+		return ratelimit.Limit{Rate: spapi.UploadsRate, Burst: spapi.UploadsBurst}
 	}
-	lim, err := r.h.Limiter.Effective(ctx, key, base)
+	return ratelimit.Limit{Rate: spapi.MessagingRate, Burst: spapi.MessagingBurst}
+}
+
+// LimitOverride returns the sellers-file overrides as a ratelimit override
+// (ratelimit.Options.Override), so every worker applies them in the same
+// place as the observed rate.
+func LimitOverride(s *Sellers) func(ratelimit.Key) (ratelimit.Limit, bool) {
+	return func(k ratelimit.Key) (ratelimit.Limit, bool) {
+		r, ok := s.override(k.Seller, k.Operation)
+		if !ok {
+			return ratelimit.Limit{}, false
+		}
+		return ratelimit.Limit{Rate: r.Rate, Burst: r.Burst}, true
+	}
+}
+
+// limit is the rate plan in force for a seller's operation (for back-off
+// arithmetic; reservations apply it inside the limiter).
+func (r *run) limit(ctx context.Context, key ratelimit.Key) ratelimit.Limit {
+	if o, ok := r.h.Sellers.override(key.Seller, key.Operation); ok {
+		return ratelimit.Limit{Rate: o.Rate, Burst: o.Burst}
+	}
+	lim, err := r.h.Limiter.Effective(ctx, key, defaultLimit(key.Operation))
 	if err != nil {
-		return base
+		return defaultLimit(key.Operation)
 	}
 	return lim
 }
 
-func (r *run) override(key ratelimit.Key) (Rate, bool) {
-	if r.h.Sellers == nil {
-		return Rate{}, false
-	}
-	c, ok := r.h.Sellers.Get(key.Seller)
-	if !ok {
-		return Rate{}, false
-	}
-	if x, ok := c.Rates[key.Operation]; ok {
-		return x, true
-	}
-	group := "messaging"
-	if key.Operation == spapi.OpCreateUploadDestinationForResource {
-		group = "uploads"
-	}
-	x, ok := c.Rates[group]
-	return x, ok
-}
-
 // reserve books (or redeems, when this job already holds them) a slot on
-// each key and returns how long until the latest of them.
+// each key, remembers when each may go, and returns how long until the
+// latest of them.
 func (r *run) reserve(ctx context.Context, keys ...ratelimit.Key) (time.Duration, error) {
+	lims := make([]ratelimit.Limit, len(keys))
+	for i, k := range keys {
+		lims[i] = defaultLimit(k.Operation)
+	}
+	res, err := r.h.Limiter.ReserveAll(ctx, keys, r.class, r.id, lims)
+	if err != nil {
+		return 0, err
+	}
 	var wait time.Duration
-	for _, k := range keys {
-		res, err := r.h.Limiter.Reserve(ctx, k, r.class, r.id, r.limit(ctx, k))
-		if err != nil {
-			return 0, err
-		}
-		wait = max(wait, res.Wait)
+	if r.slots == nil {
+		r.slots = map[ratelimit.Key]time.Time{}
+	}
+	for i, k := range keys {
+		r.slots[k] = time.Now().Add(res[i].Wait)
+		r.held = append(r.held, k)
+		wait = max(wait, res[i].Wait)
 	}
 	return wait, nil
 }
 
-// waitSlot waits for the job's reserved slot on key (redeeming it).
+// waitSlot waits for the job's slot on key: the one reserved at the start,
+// or a new one (uploads are reserved just in time).
 func (r *run) waitSlot(ctx context.Context, key ratelimit.Key) error {
+	if at, ok := r.slots[key]; ok {
+		delete(r.slots, key)
+		return sleep(ctx, time.Until(at))
+	}
 	wait, err := r.reserve(ctx, key)
 	if err != nil {
 		return err
 	}
+	delete(r.slots, key)
 	return sleep(ctx, wait)
 }
 
-func (r *run) done(ctx context.Context, keys ...ratelimit.Key) {
-	for _, k := range keys {
-		_ = r.h.Limiter.Done(ctx, k, r.id)
+// release drops the job's reservation records in one round trip: its slots
+// are used or abandoned. Not called when the job is deferred to its slot.
+func (r *run) release(ctx context.Context) {
+	if len(r.held) == 0 {
+		return
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = r.h.Limiter.DoneAll(ctx, r.held, r.id)
+	r.held = nil
 }
 
 // observe adapts the limiter to the x-amzn-RateLimit-Limit header, which
@@ -86,8 +113,16 @@ func (r *run) observe(ctx context.Context, key ratelimit.Key, resp *spapi.Respon
 	if rate <= 0 {
 		return
 	}
-	if _, overridden := r.override(key); overridden {
+	if _, overridden := r.h.Sellers.override(key.Seller, key.Operation); overridden {
 		return
 	}
 	_ = r.h.Limiter.Observe(ctx, key, rate)
+}
+
+// NewLimiter returns the shared limiter with the sellers file's overrides.
+func NewLimiter(rdb redis.UniversalClient, sellers *Sellers, opts ratelimit.Options) *ratelimit.Limiter {
+	if opts.Override == nil {
+		opts.Override = LimitOverride(sellers)
+	}
+	return ratelimit.New(rdb, opts)
 }

@@ -2,10 +2,12 @@ package tasks
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -24,6 +26,20 @@ import (
 // A nil or empty schema passes. Problems are returned as FieldErrors naming
 // the job's fields.
 func CheckLiveSchema(schema json.RawMessage, t spapi.MessageType, j *Job) ([]FieldError, error) {
+	c, err := compileLive(schema)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	return c.check(t, j)
+}
+
+// liveSchema is a compiled live schema.
+type liveSchema struct {
+	sch   *jsonschema.Schema
+	props map[string]any
+}
+
+func compileLive(schema json.RawMessage) (*liveSchema, error) {
 	if len(bytes.TrimSpace(schema)) == 0 || string(bytes.TrimSpace(schema)) == "null" {
 		return nil, nil
 	}
@@ -47,8 +63,12 @@ func CheckLiveSchema(schema json.RawMessage, t spapi.MessageType, j *Job) ([]Fie
 	if err != nil {
 		return nil, fmt.Errorf("live schema does not compile: %w", err)
 	}
-	inst, fieldOf := instance(props, t, j)
-	err = sch.Validate(inst)
+	return &liveSchema{sch: sch, props: props}, nil
+}
+
+func (l *liveSchema) check(t spapi.MessageType, j *Job) ([]FieldError, error) {
+	inst, fieldOf := instance(l.props, t, j)
+	err := l.sch.Validate(inst)
 	if err == nil {
 		return nil, nil
 	}
@@ -72,6 +92,47 @@ func CheckLiveSchema(schema json.RawMessage, t spapi.MessageType, j *Job) ([]Fie
 		out = append(out, FieldError{Field: field, Reason: "Amazon's schema for " + t.Name + ": " + leaf.ErrorKind.LocalizedString(printer)})
 	}
 	return out, nil
+}
+
+// schemaCache keeps compiled live schemas by content, so a worker compiles
+// each distinct schema Amazon returns once, not once per message. It is
+// bounded: when full it starts over. The zero value is ready to use.
+type schemaCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]*liveSchema
+}
+
+const schemaCacheSize = 256
+
+// check validates j against schema, compiling it at most once. Live
+// schemas embed the order id in their links, so the cache key is the schema
+// with the order id blanked out.
+func (c *schemaCache) check(schema json.RawMessage, orderID string, t spapi.MessageType, j *Job) ([]FieldError, error) {
+	if len(bytes.TrimSpace(schema)) == 0 {
+		return nil, nil
+	}
+	keyBytes := []byte(schema)
+	if orderID != "" {
+		keyBytes = bytes.ReplaceAll(keyBytes, []byte(orderID), []byte("{order}"))
+	}
+	key := sha256.Sum256(keyBytes)
+	c.mu.Lock()
+	ls, ok := c.m[key]
+	c.mu.Unlock()
+	if !ok {
+		var err error
+		ls, err = compileLive(schema)
+		if err != nil || ls == nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		if c.m == nil || len(c.m) >= schemaCacheSize {
+			c.m = map[[32]byte]*liveSchema{}
+		}
+		c.m[key] = ls
+		c.mu.Unlock()
+	}
+	return ls.check(t, j)
 }
 
 // liveSchemaURL names the live schema inside the compiler.
@@ -156,7 +217,7 @@ func normalize(v any) {
 		delete(x, "_links")
 		// draft-04 wants a non-empty required list; live answers may
 		// carry an empty one.
-		if req, ok := x["required"].([]any); ok && len(req) == 0 {
+		if req, ok := x["required"].([]any); !ok || len(req) == 0 {
 			delete(x, "required")
 		}
 		for _, c := range x {

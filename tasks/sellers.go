@@ -130,6 +130,27 @@ func (s *Sellers) SPAPISellers() []spapi.Seller {
 	return out
 }
 
+// override returns the seller's sellers-file override for an operation
+// (by operation id, else by group), if any.
+func (s *Sellers) override(sellerID, operation string) (Rate, bool) {
+	if s == nil {
+		return Rate{}, false
+	}
+	c, ok := s.Get(sellerID)
+	if !ok {
+		return Rate{}, false
+	}
+	if r, ok := c.Rates[operation]; ok {
+		return r, true
+	}
+	group := "messaging"
+	if operation == spapi.OpCreateUploadDestinationForResource {
+		group = "uploads"
+	}
+	r, ok := c.Rates[group]
+	return r, ok
+}
+
 // Limit returns the rate plan for a seller and operation: the seller's
 // override for the operation, else for its group, else Amazon's default.
 func (s *Sellers) Limit(sellerID, operation string) Rate {

@@ -91,7 +91,7 @@ func newStack(t *testing.T, cfg sandbox.Config) *stack {
 
 	s.outcomes = tasks.NewOutcomeStore(s.rdb, "", 0)
 	led := ledger.New(s.rdb, "")
-	s.handler = &tasks.Handler{Amazon: client, Store: store, Limiter: ratelimit.New(s.rdb, ratelimit.Options{}),
+	s.handler = &tasks.Handler{Amazon: client, Store: store, Limiter: tasks.NewLimiter(s.rdb, sellers, ratelimit.Options{}),
 		Ledger: led, Outcomes: s.outcomes, Sellers: sellers}
 	s.client = asynq.NewClientFromRedisClient(s.rdb)
 	s.producer = &tasks.Producer{Client: s.client, Outcomes: s.outcomes, Ledger: led,

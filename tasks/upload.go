@@ -23,7 +23,6 @@ func (r *run) uploadAll(ctx context.Context, sendKey ratelimit.Key) ([]spapi.Att
 	if err != nil {
 		if errors.Is(err, attachstore.ErrNotFound) || errors.Is(err, attachstore.ErrInvalidRef) ||
 			errors.Is(err, attachstore.ErrTooLarge) || errors.Is(err, attachstore.ErrNotAllowed) {
-			r.done(ctx, sendKey)
 			return nil, r.finish(ctx, Result{Outcome: OutcomeFailed, Reason: "attachment_invalid", Message: err.Error()})
 		}
 		return nil, r.transient(ctx, "attachment_read", err)
@@ -41,13 +40,14 @@ func (r *run) uploadAll(ctx context.Context, sendKey ratelimit.Key) ([]spapi.Att
 		dest, resp, err := h.Amazon.CreateUploadDestination(ctx, j.SellerID, resource, j.MarketplaceID, p.ContentMD5, p.MIME)
 		h.Metrics.call(spapi.OpCreateUploadDestinationForResource, t0, resp, err)
 		r.observe(ctx, upKey, resp, err)
+		// The slot is used: drop the record so the next attachment books
+		// its own slot (a reservation is per job and key).
 		_ = h.Limiter.Done(ctx, upKey, r.id)
 		if err != nil {
 			if spapi.IsOutcomeUnknown(err) {
 				// Creating a destination twice is harmless: retry.
 				return nil, r.transient(ctx, "upload_destination", err)
 			}
-			r.done(ctx, sendKey)
 			return nil, r.amazonError(ctx, "upload_destination", upKey, err, nil)
 		}
 		t0 = time.Now()
@@ -56,7 +56,6 @@ func (r *run) uploadAll(ctx context.Context, sendKey ratelimit.Key) ([]spapi.Att
 		if err != nil {
 			var e *spapi.Error
 			if errors.As(err, &e) && e.StatusCode >= 400 && e.StatusCode < 500 && e.StatusCode != 429 {
-				r.done(ctx, sendKey)
 				return nil, r.finish(ctx, amazonResult(OutcomeFailed, "upload_rejected", err))
 			}
 			return nil, r.transient(ctx, "upload", err)

@@ -112,7 +112,7 @@ func newWorker(ctx context.Context, cfg Config, sellers *tasks.Sellers, logOut i
 	h := &tasks.Handler{
 		Amazon:   client,
 		Store:    store,
-		Limiter:  ratelimit.New(rdb, ratelimit.Options{}),
+		Limiter:  tasks.NewLimiter(rdb, sellers, ratelimit.Options{}),
 		Ledger:   ledger.New(rdb, ""),
 		Outcomes: outcomes,
 		Sellers:  sellers,
