@@ -102,19 +102,19 @@ func TestBatchReportsEveryBadRow(t *testing.T) {
 	rows := []string{
 		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000001","type":"confirmOrderDetails","text":"Which size?"}`, // 1 good
 		`{"seller_id":"A1SELLERNA",`, // 2 malformed JSON
-		`{"seller_id":"NOSUCH","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000003","type":"confirmOrderDetails","text":"x"}`,            // 3
-		`{"seller_id":"A1SELLERNA","marketplace_id":"A1PA6795UKMFR9","order_id":"111-1111111-0000004","type":"confirmOrderDetails","text":"x"}`,      // 4 EU marketplace
-		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"12345","type":"confirmOrderDetails","text":"x"}`,                     // 5
-		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000006","type":"sendCoupon","text":"x"}`,               // 6
-		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000007","type":"digitalAccessKey","text":"` + strings.Repeat("ü", 401) + `"}`, // 7
-		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000008","type":"confirmOrderDetails","text":"<p>Hi</p>"}`, // 8
-		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000009","type":"confirmOrderDetails","text":"mail a@b.com"}`, // 9
-		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000010","type":"legalDisclosure","attachments":[` + six + `]}`, // 10
+		`{"seller_id":"NOSUCH","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000003","type":"confirmOrderDetails","text":"x"}`,                                           // 3
+		`{"seller_id":"A1SELLERNA","marketplace_id":"A1PA6795UKMFR9","order_id":"111-1111111-0000004","type":"confirmOrderDetails","text":"x"}`,                                      // 4 EU marketplace
+		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"12345","type":"confirmOrderDetails","text":"x"}`,                                                     // 5
+		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000006","type":"sendCoupon","text":"x"}`,                                                // 6
+		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000007","type":"digitalAccessKey","text":"` + strings.Repeat("ü", 401) + `"}`,           // 7
+		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000008","type":"confirmOrderDetails","text":"<p>Hi</p>"}`,                               // 8
+		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000009","type":"confirmOrderDetails","text":"mail a@b.com"}`,                            // 9
+		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000010","type":"legalDisclosure","attachments":[` + six + `]}`,                          // 10
 		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000011","type":"invoice","attachments":[{"source":"missing.pdf","file_name":"m.pdf"}]}`, // 11
-		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000012","type":"confirmOrderDetails","text":"x","deadline":"tomorrow"}`, // 12
+		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000012","type":"confirmOrderDetails","text":"x","deadline":"tomorrow"}`,                 // 12
 		``, // 13 blank: skipped
 		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000014","type":"invoice","attachments":[{"source":"invoice.pdf","file_name":"i.pdf"}]}`, // 14 good
-		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000015","type":"confirmOrderDetails","txt":"typo"}`, // 15 unknown field
+		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000015","type":"confirmOrderDetails","txt":"typo"}`,                                     // 15 unknown field
 	}
 	path := f.write("campaign.jsonl", strings.Join(rows, "\n")+"\n")
 	code, out, _ := f.run("", "batch", path, "--json")
