@@ -3,6 +3,7 @@ package tasks_test
 import (
 	"crypto/md5"
 	"encoding/base64"
+	"fmt"
 	"testing"
 	"time"
 
@@ -175,4 +176,32 @@ func TestOncePerOrderTwoJobs(t *testing.T) {
 	assert.Contains(t, outcomes, tasks.OutcomeSent)
 	assert.Contains(t, outcomes, tasks.OutcomeSkippedDuplicate)
 	assert.Equal(t, 1, s.sentTo("111-0000000-0000500", "negativeFeedbackRemoval"))
+}
+
+// Ensure a job whose earlier attempt died while sending (its send mark is
+// older than any send can take) is never sent again: it ends unconfirmed.
+// A fresh mark (an attempt still running elsewhere) makes the job wait.
+func TestInterruptedSendIsNotRepeated(t *testing.T) {
+	s := newStack(t, sandbox.Config{})
+	ctx := t.Context()
+	now, err := s.rdb.Time(ctx).Result()
+	require.NoError(t, err)
+
+	dead := job(sellerNA, "111-0000000-0000600", "confirmOrderDetails", "Which size?")
+	deadID := dead.ID()
+	mark := func(id string, at time.Time) {
+		require.NoError(t, s.rdb.Set(ctx, "spmsg:{"+sellerNA+"}:sending:"+id,
+			fmt.Sprintf("otherattempt|%d", at.UnixMicro()), time.Hour).Err())
+	}
+	mark(deadID, now.Add(-5*time.Minute))
+	live := job(sellerNA, "111-0000000-0000601", "confirmOrderDetails", "Which size?")
+	liveID := live.ID()
+	mark(liveID, now.Add(-85*time.Second)) // stale 5 s from now
+
+	s.enqueue(dead)
+	s.enqueue(live)
+	recs := s.wait(60*time.Second, deadID, liveID)
+	assert.Equal(t, tasks.OutcomeUnconfirmed, recs[deadID].Outcome, recs[deadID].Message)
+	assert.Equal(t, tasks.OutcomeUnconfirmed, recs[liveID].Outcome, "once the mark is stale the job is settled in doubt")
+	assert.Empty(t, s.sb.Sent(), "neither job may be sent again")
 }

@@ -133,6 +133,7 @@ type run struct {
 	class ratelimit.Class
 	slots map[ratelimit.Key]time.Time // when each reserved slot may go
 	held  []ratelimit.Key             // keys with a reservation record
+	nonce string                      // this attempt's send-guard owner
 }
 
 func (r *run) finish(ctx context.Context, res Result) error {
@@ -279,8 +280,23 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 			return r.inDoubt(ctx, keys, "redelivered after an interrupted send", nil)
 		}
 	}
+	// Mark the job as being sent, so a redelivery while (or after) this
+	// attempt sends cannot send again.
+	switch st, age, err := r.acquireGuard(ctx); {
+	case err != nil:
+		r.releaseLedger(ctx, keys)
+		return err
+	case st == guardBusy:
+		r.releaseLedger(ctx, keys)
+		return r.deferFor(max(guardStale-age, time.Second), "send_in_progress")
+	case st == guardExpired:
+		// An earlier attempt died after it may have sent.
+		return r.inDoubt(ctx, keys, "an earlier attempt of this job was interrupted while sending", nil)
+	}
+	defer r.releaseGuard(ctx)
 	// Wait for the send's own slot (reserved at the start).
 	if err := r.waitSlot(ctx, sendKey); err != nil {
+		r.releaseLedger(ctx, keys)
 		return err
 	}
 	t0 := time.Now()
@@ -306,6 +322,16 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 		}
 	}
 	return r.amazonError(ctx, "send", sendKey, err, nil)
+}
+
+// releaseLedger gives the job's ledger claims back (nothing was sent).
+func (r *run) releaseLedger(ctx context.Context, keys []ledger.Key) {
+	if len(keys) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = r.h.Ledger.Release(ctx, keys, r.id)
 }
 
 // finishFromLedger ends a job whose ledger entry is already sent or in

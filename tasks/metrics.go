@@ -51,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, t := range spapi.Types() {
 		m.Throttled.WithLabelValues(t.OperationID)
 	}
-	for _, r := range []string{"quota", "not_before", "throttled", "ledger_busy"} {
+	for _, r := range []string{"quota", "not_before", "throttled", "ledger_busy", "send_in_progress"} {
 		m.Deferrals.WithLabelValues(r)
 	}
 	if reg != nil {

@@ -1,0 +1,87 @@
+package tasks
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The send guard closes the gap that asynq's at-least-once delivery leaves
+// open for jobs the ledger does not cover (types that may go more than once
+// per order, without an idempotency key): a worker killed in the middle of a
+// send, or a job requeued at shutdown while its send is still running in the
+// old process, would otherwise be sent again when asynq redelivers it.
+//
+// Right before the send, an attempt marks the job as "sending" (one key per
+// job, with the attempt's nonce and start time); it removes the mark once
+// the outcome is recorded or the send definitely failed. A later attempt
+// that finds a mark younger than guardStale waits (the earlier attempt may
+// still be running); an older mark means the earlier attempt died after it
+// may have sent, so the job is settled as in doubt, never resent.
+
+// guardStale is how long a send attempt can possibly still be running: the
+// SP-API client's whole-exchange timeout (60 s) plus margin.
+const guardStale = 90 * time.Second
+
+// guardTTL bounds how long a mark survives if nobody removes it.
+const guardTTL = 7 * 24 * time.Hour
+
+type guardState int
+
+const (
+	guardAcquired guardState = iota + 1
+	guardBusy
+	guardExpired
+)
+
+// guardLua: KEYS[1] the mark; ARGV[1] nonce; ARGV[2] stale µs; ARGV[3] TTL ms.
+// Returns {state, age µs}: 1 acquired, 2 busy, 3 stale.
+var guardLua = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. now, 'PX', ARGV[3])
+  return {1, 0}
+end
+local sep = string.find(v, '|', 1, true)
+local owner = string.sub(v, 1, sep - 1)
+local at = tonumber(string.sub(v, sep + 1)) or 0
+if owner == ARGV[1] then return {1, now - at} end
+if now - at > tonumber(ARGV[2]) then return {3, now - at} end
+return {2, now - at}
+`)
+
+func guardKey(prefix, seller, jobID string) string {
+	return prefix + ":{" + seller + "}:sending:" + jobID
+}
+
+// acquireGuard marks the job as being sent by this attempt.
+func (r *run) acquireGuard(ctx context.Context) (guardState, time.Duration, error) {
+	if r.nonce == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		r.nonce = hex.EncodeToString(b[:])
+	}
+	res, err := guardLua.Run(ctx, r.h.Outcomes.rdb, []string{guardKey(r.h.Outcomes.prefix, r.job.SellerID, r.id)},
+		r.nonce, guardStale.Microseconds(), guardTTL.Milliseconds()).Int64Slice()
+	if err != nil {
+		return 0, 0, fmt.Errorf("send guard: %w", err)
+	}
+	return guardState(res[0]), time.Duration(res[1]) * time.Microsecond, nil
+}
+
+// releaseGuard removes the mark (the outcome is recorded, or the send
+// definitely did not happen).
+func (r *run) releaseGuard(ctx context.Context) {
+	if r.nonce == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = r.h.Outcomes.rdb.Del(ctx, guardKey(r.h.Outcomes.prefix, r.job.SellerID, r.id)).Err()
+}
