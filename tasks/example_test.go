@@ -84,3 +84,31 @@ func TestOrderPipelineProducer(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "pending", rec.State)
 }
+
+// Ensure a job whose record exists without a task (its producer died
+// between the two steps) is queued by the next Enqueue, never lost.
+func TestProducerRequeuesOrphanedRecord(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	sellers, err := tasks.ParseSellers(strings.NewReader(sellersJSON()))
+	require.NoError(t, err)
+	p := tasks.NewProducer(rdb, sellers)
+	j := &tasks.Job{SellerID: sellerNA, MarketplaceID: mktUS, OrderID: "112-1234567-7654321", Type: "confirmOrderDetails", Text: "Which size?"}
+	created, err := p.Outcomes.Accept(ctx, j.ID(), j) // the first half only
+	require.NoError(t, err)
+	require.True(t, created)
+
+	res, err := p.Enqueue(ctx, j)
+	require.NoError(t, err)
+	assert.Equal(t, tasks.StatusAccepted, res.Status)
+	info, err := p.Inspector.GetTaskInfo(res.Queue, res.ID)
+	require.NoError(t, err)
+	assert.Equal(t, res.ID, info.ID)
+
+	again, err := p.Enqueue(ctx, j)
+	require.NoError(t, err)
+	assert.Equal(t, tasks.StatusDuplicate, again.Status)
+	rep, err := p.Outcomes.Campaign(ctx, "", 0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), rep.Total, "counted once")
+}

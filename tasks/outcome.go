@@ -231,6 +231,19 @@ func (s *OutcomeStore) Finish(ctx context.Context, id string, j *Job, r Result) 
 	return n == 1, nil
 }
 
+// rollbackScript undoes acceptScript for a job that could not be queued.
+// KEYS[1] job hash, KEYS[2] campaign hash.
+var rollbackScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HINCRBY', KEYS[2], 'total', -1)
+return 1
+`)
+
+func (s *OutcomeStore) rollback(ctx context.Context, id string, j *Job) error {
+	return rollbackScript.Run(ctx, s.rdb, []string{s.jobKey(j.Campaign, id), s.tag(j.Campaign) + ":campaign"}).Err()
+}
+
 // IsFinal reports whether a job of a known campaign already has its final
 // outcome (one round trip; the worker's redelivery check).
 func (s *OutcomeStore) IsFinal(ctx context.Context, id, campaign string) (bool, error) {

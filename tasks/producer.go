@@ -25,6 +25,9 @@ type Producer struct {
 	Ledger *ledger.Ledger
 	// Validation is the same validation the worker runs.
 	Validation Validation
+	// Inspector, when set, lets Enqueue re-queue a job that is on record
+	// but has no task (its producer died between the two steps).
+	Inspector *asynq.Inspector
 }
 
 // Enqueue statuses.
@@ -49,22 +52,18 @@ type EnqueueResult struct {
 // queued, already finished (within the outcome retention), or already in
 // the ledger is reported as a duplicate, not an error. Invalid jobs return
 // a *ValidationError naming every bad field.
+//
+// The job's record is created first (one round trip that also tells a
+// duplicate), then the asynq task. If the task cannot be enqueued the
+// record is rolled back; if the process dies in between, the record is
+// pending without a task, and the next Enqueue of the same job finds that
+// out (with Inspector set) and queues it, so a job is never lost.
 func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (EnqueueResult, error) {
 	if err := p.Validation.Validate(j); err != nil {
 		return EnqueueResult{}, err
 	}
 	id := j.ID()
 	res := EnqueueResult{ID: id, Queue: QueueFor(j)}
-	if rec, err := p.Outcomes.Get(ctx, id); err == nil {
-		res.Status, res.DuplicateOf = StatusDuplicate, id
-		res.Reason = "the same job is already on record (" + rec.State + ")"
-		if rec.Outcome != "" {
-			res.Reason = "the same job already ended: " + string(rec.Outcome)
-		}
-		return res, nil
-	} else if !errors.Is(err, ErrNoRecord) {
-		return EnqueueResult{}, err
-	}
 	if p.Ledger != nil {
 		t, _ := lookupType(j.Type)
 		for _, k := range ledgerKeys(j, t) {
@@ -79,6 +78,30 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (E
 			}
 		}
 	}
+	created, err := p.Outcomes.Accept(ctx, id, j)
+	if err != nil {
+		return EnqueueResult{}, err
+	}
+	if !created {
+		rec, err := p.Outcomes.Get(ctx, id)
+		if err != nil {
+			return EnqueueResult{}, err
+		}
+		res.Status, res.DuplicateOf = StatusDuplicate, id
+		if rec.Outcome != "" {
+			res.Reason = "the same job already ended: " + string(rec.Outcome)
+			return res, nil
+		}
+		res.Reason = "the same job is already queued"
+		if p.Inspector == nil {
+			return res, nil
+		}
+		_, err = p.Inspector.GetTaskInfo(res.Queue, id)
+		if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return res, nil // queued (or unknown: do not risk a second copy)
+		}
+		// On record but not queued: an earlier Enqueue died in between.
+	}
 	task, err := NewTask(j)
 	if err != nil {
 		return EnqueueResult{}, err
@@ -88,12 +111,12 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (E
 			res.Status, res.DuplicateOf, res.Reason = StatusDuplicate, id, "the same job is already queued"
 			return res, nil
 		}
+		if created {
+			_ = p.Outcomes.rollback(context.WithoutCancel(ctx), id, j)
+		}
 		return EnqueueResult{}, fmt.Errorf("enqueue job %s: %w", id, err)
 	}
-	if _, err := p.Outcomes.Accept(ctx, id, j); err != nil {
-		return EnqueueResult{}, err
-	}
-	res.Status = StatusAccepted
+	res.Status, res.DuplicateOf, res.Reason = StatusAccepted, "", ""
 	return res, nil
 }
 
@@ -112,6 +135,7 @@ func ProcessAtOption(t time.Time) asynq.Option { return asynq.ProcessAt(t) }
 func NewProducer(rdb redis.UniversalClient, sellers *Sellers) *Producer {
 	return &Producer{
 		Client:     asynq.NewClientFromRedisClient(rdb),
+		Inspector:  asynq.NewInspectorFromRedisClient(rdb),
 		Outcomes:   NewOutcomeStore(rdb, "", 0),
 		Ledger:     ledger.New(rdb, ""),
 		Validation: Validation{Sellers: sellers},

@@ -70,8 +70,7 @@ func (c *common) open(ctx context.Context, needSellers bool) (*app, error) {
 			return nil, usageErr("%v", err)
 		}
 		a.store = st
-		a.producer = &tasks.Producer{Client: a.client, Outcomes: a.outcomes, Ledger: a.ledger,
-			Validation: tasks.Validation{Sellers: a.sellers}}
+		a.producer = tasks.NewProducer(rdb, a.sellers)
 	}
 	return a, nil
 }

@@ -11,10 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/spmsg/spmsg/attachstore"
-	"github.com/spmsg/spmsg/ledger"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -102,8 +99,7 @@ func runDemo(ctx context.Context, w *worker, d *devEnv, stdout io.Writer) error 
 		}
 		refs[name] = ref
 	}
-	producer := &tasks.Producer{Client: asynq.NewClientFromRedisClient(w.rdb), Outcomes: w.outcomes,
-		Ledger: ledger.New(w.rdb, ""), Validation: tasks.Validation{Sellers: w.handler.Sellers}}
+	producer := tasks.NewProducer(w.rdb, w.handler.Sellers)
 	jobs := demoJobs(func(n string) string { return refs[n] })
 	fmt.Fprintf(stdout, "demo: enqueueing %d jobs for %d sellers (campaign %q)\n", len(jobs), len(demoSellers), demoCampaign)
 	type row struct {
