@@ -166,6 +166,13 @@ func (l *Limiter) Reserve(ctx context.Context, key Key, class Class, jobID strin
 //
 // Errors: as Reserve, for the first key that fails.
 func (l *Limiter) ReserveAll(ctx context.Context, keys []Key, class Class, jobID string, lims []Limit) ([]Reservation, error) {
+	return l.ReserveAllWith(ctx, keys, class, jobID, lims, nil)
+}
+
+// ReserveAllWith is ReserveAll that also sends the caller's own commands
+// (queued by with on the same pipeline) in that one round trip; their
+// results are in the commands with created. with may be nil.
+func (l *Limiter) ReserveAllWith(ctx context.Context, keys []Key, class Class, jobID string, lims []Limit, with func(redis.Pipeliner)) ([]Reservation, error) {
 	if len(keys) != len(lims) {
 		return nil, fmt.Errorf("%w: %d keys but %d limits", ErrInvalid, len(keys), len(lims))
 	}
@@ -208,7 +215,7 @@ func (l *Limiter) ReserveAll(ctx context.Context, keys []Key, class Class, jobID
 		}
 	}
 	results := make([][]any, len(keys))
-	if len(keys) == 1 {
+	if len(keys) == 1 && with == nil {
 		res, err := l.reserve.Run(ctx, l.rdb, calls[0].keys, calls[0].args...).Slice()
 		if err != nil {
 			return nil, fmt.Errorf("ratelimit: reserve %s/%s: %w", keys[0].Seller, keys[0].Operation, err)
@@ -222,8 +229,14 @@ func (l *Limiter) ReserveAll(ctx context.Context, keys []Key, class Class, jobID
 				for _, c := range calls {
 					l.reserve.EvalSha(ctx, p, c.keys, c.args...)
 				}
+				if with != nil {
+					with(p)
+				}
 				return nil
 			})
+			if err != nil && !strings.HasPrefix(err.Error(), "NOSCRIPT") && firstScriptErr(cmds, len(calls)) == nil {
+				err = nil // only the caller's own commands failed (e.g. redis.Nil); they read their results
+			}
 			if err == nil || !strings.HasPrefix(err.Error(), "NOSCRIPT") {
 				break
 			}
@@ -236,7 +249,7 @@ func (l *Limiter) ReserveAll(ctx context.Context, keys []Key, class Class, jobID
 		if err != nil {
 			return nil, fmt.Errorf("ratelimit: reserve %s: %w", keys[0].Seller, err)
 		}
-		for i, c := range cmds {
+		for i, c := range cmds[:len(calls)] {
 			res, err := c.(*redis.Cmd).Slice()
 			if err != nil {
 				return nil, fmt.Errorf("ratelimit: reserve %s/%s: %w", keys[i].Seller, keys[i].Operation, err)
@@ -286,6 +299,26 @@ func slotAndNow(res []any) (slot, now int64, err error) {
 }
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+func firstScriptErr(cmds []redis.Cmder, n int) error {
+	for i := 0; i < n && i < len(cmds); i++ {
+		if err := cmds[i].Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecordKeys returns the Redis keys of jobID's reservation records for
+// keys, for a caller that deletes them together with keys of its own in one
+// command (DoneAll does just that for the records alone).
+func (l *Limiter) RecordKeys(keys []Key, jobID string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = l.jobKey(k, jobID)
+	}
+	return out
+}
 
 // DoneAll is Done for several keys of one seller in one round trip (one
 // DEL; the keys share the seller's hash tag, so it is one Cluster slot).

@@ -72,16 +72,7 @@ func (r *run) acquireGuard(ctx context.Context) (guardState, time.Duration, erro
 	if err != nil {
 		return 0, 0, fmt.Errorf("send guard: %w", err)
 	}
-	return guardState(res[0]), time.Duration(res[1]) * time.Microsecond, nil
-}
-
-// releaseGuard removes the mark (the outcome is recorded, or the send
-// definitely did not happen).
-func (r *run) releaseGuard(ctx context.Context) {
-	if r.nonce == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = r.h.Outcomes.rdb.Del(ctx, guardKey(r.h.Outcomes.prefix, r.job.SellerID, r.id)).Err()
+	st := guardState(res[0])
+	r.guarded = st == guardAcquired
+	return st, time.Duration(res[1]) * time.Microsecond, nil
 }

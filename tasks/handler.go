@@ -124,16 +124,17 @@ func (h *Handler) finish(ctx context.Context, id string, j *Job, start time.Time
 
 // run is one attempt at one job.
 type run struct {
-	h     *Handler
-	id    string
-	job   *Job
-	typ   spapi.MessageType
-	start time.Time
-	log   *slog.Logger
-	class ratelimit.Class
-	slots map[ratelimit.Key]time.Time // when each reserved slot may go
-	held  []ratelimit.Key             // keys with a reservation record
-	nonce string                      // this attempt's send-guard owner
+	h       *Handler
+	id      string
+	job     *Job
+	typ     spapi.MessageType
+	start   time.Time
+	log     *slog.Logger
+	class   ratelimit.Class
+	slots   map[ratelimit.Key]time.Time // when each reserved slot may go
+	held    []ratelimit.Key             // keys with a reservation record
+	nonce   string                      // this attempt's send-guard owner
+	guarded bool                        // this attempt holds the send mark
 }
 
 func (r *run) finish(ctx context.Context, res Result) error {
@@ -163,12 +164,6 @@ func (r *run) transient(ctx context.Context, reason string, err error) error {
 
 func (r *run) process(ctx context.Context) error {
 	h, j := r.h, r.job
-	if final, err := h.Outcomes.IsFinal(ctx, r.id, j.Campaign); err != nil {
-		return err
-	} else if final {
-		r.log.Info("job already has its final outcome; redelivery ignored")
-		return nil
-	}
 	now := h.now()
 	if j.Deadline != nil && now.After(*j.Deadline) {
 		return r.finish(ctx, Result{Outcome: OutcomeExpired, Reason: "deadline_passed", Message: "deadline " + j.Deadline.Format(time.RFC3339) + " passed before the message was sent"})
@@ -200,9 +195,17 @@ func (r *run) process(ctx context.Context) error {
 	// (in-process when short, else deferred once to its slot).
 	actionsKey := ratelimit.Key{Seller: j.SellerID, Operation: spapi.OpGetMessagingActionsForOrder}
 	sendKey := ratelimit.Key{Seller: j.SellerID, Operation: r.typ.OperationID}
-	wait, err := r.reserve(ctx, actionsKey, sendKey)
+	// One round trip: both slots, and whether the job already ended (a
+	// redelivery), which the earlier checks could only finish again,
+	// harmlessly (outcomes are recorded once).
+	final, wait, err := r.reserveFirst(ctx, actionsKey, sendKey)
 	if err != nil {
 		return err
+	}
+	if final {
+		r.release(ctx)
+		r.log.Info("job already has its final outcome; redelivery ignored")
+		return nil
 	}
 	if wait > h.maxInlineWait() {
 		if j.Deadline != nil && h.now().Add(wait).After(*j.Deadline) {
@@ -293,7 +296,8 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 		// An earlier attempt died after it may have sent.
 		return r.inDoubt(ctx, keys, "an earlier attempt of this job was interrupted while sending", nil)
 	}
-	defer r.releaseGuard(ctx)
+	// (process's deferred release removes the mark with the slots, after
+	// the outcome is recorded.)
 	// Wait for the send's own slot (reserved at the start).
 	if err := r.waitSlot(ctx, sendKey); err != nil {
 		r.releaseLedger(ctx, keys)

@@ -60,16 +60,43 @@ func (r *run) reserve(ctx context.Context, keys ...ratelimit.Key) (time.Duration
 	if err != nil {
 		return 0, err
 	}
+	r.record(keys, res)
 	var wait time.Duration
+	for _, x := range res {
+		wait = max(wait, x.Wait)
+	}
+	return wait, nil
+}
+
+// reserveFirst is reserve for the first keys of an attempt, pipelined with
+// the check whether the job already has its final outcome.
+func (r *run) reserveFirst(ctx context.Context, keys ...ratelimit.Key) (final bool, wait time.Duration, err error) {
+	lims := make([]ratelimit.Limit, len(keys))
+	for i, k := range keys {
+		lims[i] = defaultLimit(k.Operation)
+	}
+	var state *redis.StringCmd
+	res, err := r.h.Limiter.ReserveAllWith(ctx, keys, r.class, r.id, lims, func(p redis.Pipeliner) {
+		state = p.HGet(ctx, r.h.Outcomes.jobKey(r.job.Campaign, r.id), "state")
+	})
+	if err != nil {
+		return false, 0, err
+	}
+	r.record(keys, res)
+	for _, x := range res {
+		wait = max(wait, x.Wait)
+	}
+	return state.Val() == "final", wait, nil
+}
+
+func (r *run) record(keys []ratelimit.Key, res []ratelimit.Reservation) {
 	if r.slots == nil {
 		r.slots = map[ratelimit.Key]time.Time{}
 	}
 	for i, k := range keys {
 		r.slots[k] = time.Now().Add(res[i].Wait)
 		r.held = append(r.held, k)
-		wait = max(wait, res[i].Wait)
 	}
-	return wait, nil
 }
 
 // waitSlot waits for the job's slot on key: the one reserved at the start,
@@ -87,16 +114,23 @@ func (r *run) waitSlot(ctx context.Context, key ratelimit.Key) error {
 	return sleep(ctx, wait)
 }
 
-// release drops the job's reservation records in one round trip: its slots
-// are used or abandoned. Not called when the job is deferred to its slot.
+// release drops, in one command, the job's reservation records (its slots
+// are used or abandoned) and its send mark (its outcome is recorded, or the
+// send definitely did not happen). Not called when the job is deferred to
+// its slot. All these keys carry the seller's hash tag: one Cluster slot.
 func (r *run) release(ctx context.Context) {
-	if len(r.held) == 0 {
+	keys := r.h.Limiter.RecordKeys(r.held, r.id)
+	if r.guarded {
+		keys = append(keys, guardKey(r.h.Outcomes.prefix, r.job.SellerID, r.id))
+		r.guarded = false
+	}
+	r.held = nil
+	if len(keys) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = r.h.Limiter.DoneAll(ctx, r.held, r.id)
-	r.held = nil
+	_ = r.h.Outcomes.rdb.Del(ctx, keys...).Err()
 }
 
 // observe adapts the limiter to the x-amzn-RateLimit-Limit header, which
