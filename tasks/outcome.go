@@ -53,8 +53,8 @@ type Record struct {
 	OrderID    string    `json:"order_id"`
 	Type       string    `json:"type"`
 	Campaign   string    `json:"campaign,omitempty"`
-	EnqueuedAt time.Time `json:"enqueued_at,omitempty"`
-	FinishedAt time.Time `json:"finished_at,omitempty"`
+	EnqueuedAt time.Time `json:"enqueued_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
 // CampaignReport is a campaign's counts (PRODUCT.md `status --campaign`).

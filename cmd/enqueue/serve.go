@@ -2,11 +2,177 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
 
+	"github.com/spmsg/spmsg/httpapi"
 	"github.com/spmsg/spmsg/internal/cli"
+	"github.com/spmsg/spmsg/tasks"
 )
 
+const serveUsage = `Usage: enqueue serve [--addr 127.0.0.1:8080] [flags]
+
+Serves the producer over HTTP, for order pipelines in any language:
+
+  POST /v1/messages          one job object (202 accepted, 200 duplicate,
+                             400 rejected) or an array of up to 1,000 (207
+                             with a result per item; 400 if all rejected)
+  POST /v1/attachments       store a file (raw body); answers {"source": ...}
+  GET  /v1/messages/{id}     a job's state and final outcome
+  GET  /v1/campaigns/{name}  a campaign's counts (as status --campaign --json)
+  GET  /openapi.json, /healthz, /metrics   (no token needed)
+
+Clients send "Authorization: Bearer TOKEN" with one of the comma-separated
+tokens of ENQUEUE_API_TOKENS (several, so tokens can be rotated). Without
+tokens the server only starts on a loopback address, and serves without
+authentication. Prefer the variable to --tokens: flags show in ps.
+
+Examples:
+  ENQUEUE_API_TOKENS=$(openssl rand -hex 24) enqueue serve --addr :8080
+  enqueue serve    # 127.0.0.1:8080, no authentication
+
+Flags:
+`
+
+// HTTP server limits: slow clients cannot hold a connection forever, and a
+// 10 MiB upload still has time on a slow link.
+const (
+	serveReadHeaderTimeout = 5 * time.Second
+	serveReadTimeout       = 2 * time.Minute
+	serveWriteTimeout      = 2 * time.Minute
+	serveIdleTimeout       = 2 * time.Minute
+	serveMaxHeaderBytes    = 64 << 10
+)
+
+// serveOpts are the serve command's settings.
+type serveOpts struct {
+	common
+	addr, tokens, logFormat string
+	logLevel                string
+	shutdownTimeout         time.Duration
+}
+
 func runServe(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr io.Writer) error {
-	return usageErr("serve: the HTTP API is not built yet")
+	var o serveOpts
+	var bad []string
+	fs := flag.NewFlagSet("enqueue serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, serveUsage); fs.PrintDefaults() }
+	o.common.flags(fs, getenv)
+	cli.StringVar(fs, &o.addr, "addr", "ENQUEUE_API_ADDR", "127.0.0.1:8080", getenv, "listen address HOST:PORT")
+	// Not cli.StringVar: a default taken from the environment would print
+	// the tokens in --help.
+	fs.StringVar(&o.tokens, "tokens", "", "bearer tokens, comma-separated (env ENQUEUE_API_TOKENS, preferred)")
+	cli.StringVar(fs, &o.logFormat, "log-format", "LOG_FORMAT", "text", getenv, "log format: text or json")
+	cli.StringVar(fs, &o.logLevel, "log-level", "LOG_LEVEL", "info", getenv, "log level: debug (one line per request), info, warn or error")
+	cli.DurationVar(fs, &o.shutdownTimeout, "shutdown-timeout", "", 10*time.Second, getenv, "how long in-flight requests may finish on shutdown", &bad)
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return &exitError{code: 2}
+	}
+	if fs.NArg() > 0 {
+		return usageErr("serve takes no arguments (got %q)", fs.Arg(0))
+	}
+	if len(bad) > 0 {
+		return usageErr("%s", bad[0])
+	}
+	if o.tokens == "" {
+		o.tokens = getenv("ENQUEUE_API_TOKENS")
+	}
+	return o.run(ctx, stdout, stderr)
+}
+
+func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
+	tokens, err := httpapi.ParseTokens(o.tokens)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	loopback, err := httpapi.IsLoopback(o.addr)
+	if err != nil {
+		return usageErr("--addr: %v", err)
+	}
+	if !loopback && len(tokens) == 0 {
+		return usageErr("refusing to serve on %s without authentication: set ENQUEUE_API_TOKENS (or --tokens), "+
+			"or listen on a loopback address such as 127.0.0.1:8080", o.addr)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return usageErr("LOG_LEVEL %q: want debug, info, warn or error", o.logLevel)
+	}
+	log, err := cli.Logger(stderr, o.logFormat, level)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	a, err := o.common.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	api, err := httpapi.New(httpapi.Config{Producer: a.producer, Outcomes: a.outcomes, Store: a.store, Redis: a.rdb,
+		Tokens: tokens, Logger: log, Pace: a.paceJobs})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.addr, err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: serveReadHeaderTimeout, ReadTimeout: serveReadTimeout,
+		WriteTimeout: serveWriteTimeout, IdleTimeout: serveIdleTimeout, MaxHeaderBytes: serveMaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if len(tokens) == 0 {
+		log.Warn("ENQUEUE_API_TOKENS is not set: serving WITHOUT authentication (loopback address only)", "addr", ln.Addr().String())
+	}
+	log.Info("serving the HTTP enqueue API", "addr", ln.Addr().String(), "tokens", len(tokens))
+	fmt.Fprintf(stdout, "enqueue serve: listening on http://%s\n", ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", o.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// paceJobs spreads one request's campaign jobs over their sellers' quota,
+// as `enqueue batch` does, continuing from the sellers' pacing cursors in
+// Redis. Jobs without a campaign are left alone.
+func (a *app) paceJobs(ctx context.Context, jobs []*tasks.Job) error {
+	var p *pacer
+	for _, j := range jobs {
+		if j.Campaign == "" {
+			continue
+		}
+		if p == nil {
+			p = newPacer(a.rdb, a.sellers)
+		}
+		if err := p.pace(ctx, j); err != nil {
+			return err
+		}
+	}
+	if p == nil {
+		return nil
+	}
+	return p.save(ctx)
 }

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spmsg/spmsg/attachstore"
+	"github.com/spmsg/spmsg/internal/redistest"
+	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/ratelimit"
+	"github.com/spmsg/spmsg/sandbox"
+	"github.com/spmsg/spmsg/spapi"
+	"github.com/spmsg/spmsg/tasks"
+)
+
+const serveToken = "serve-test-token-0123456789"
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// server is a running `enqueue serve`.
+type server struct {
+	url    string
+	stderr *syncBuffer
+	stop   func() int // cancels the context (SIGTERM) and returns the exit code
+}
+
+// serve runs `enqueue serve` on a free loopback port with f's environment
+// and waits until it listens.
+func (f *fixture) serve(args ...string) *server {
+	f.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), func(k string) string { return f.env[k] }, nil, pw, stderr)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	s := &server{stderr: stderr}
+	for lines.Scan() {
+		if u, ok := strings.CutPrefix(lines.Text(), "enqueue serve: listening on "); ok {
+			s.url = u
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if s.url == "" {
+		cancel()
+		f.t.Fatalf("enqueue serve did not start (exit %d): %s", <-done, stderr.String())
+	}
+	var once sync.Once
+	code := -1
+	s.stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(15 * time.Second):
+				f.t.Fatal("enqueue serve did not stop within 15 s of SIGTERM")
+			}
+		})
+		return code
+	}
+	f.t.Cleanup(func() { s.stop() })
+	return s
+}
+
+// call sends a request to the server and returns the status and body.
+func (s *server) call(t *testing.T, method, path, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeRefusesToExposeWithoutTokens(t *testing.T) {
+	f := newFixture(t)
+	for _, addr := range []string{"0.0.0.0:8080", ":8080", "192.0.2.1:8080"} {
+		code, _, errOut := f.run("", "serve", "--addr", addr)
+		assert.Equal(t, 2, code, addr)
+		assert.Contains(t, errOut, "without authentication")
+		assert.Contains(t, errOut, "ENQUEUE_API_TOKENS")
+	}
+	code, _, errOut := f.run("", "serve", "--addr", "8080")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "HOST:PORT")
+
+	f.env["ENQUEUE_API_TOKENS"] = serveToken + ",weak-secret"
+	code, _, errOut = f.run("", "serve", "--addr", "0.0.0.0:0")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "token #2")
+	assert.NotContains(t, errOut, "weak-secret")
+
+	// --help never shows the tokens from the environment.
+	f.env["ENQUEUE_API_TOKENS"] = serveToken
+	code, _, errOut = f.run("", "serve", "--help")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, errOut, "ENQUEUE_API_TOKENS")
+	assert.NotContains(t, errOut, serveToken)
+}
+
+// Ensure a loopback server without tokens warns, serves without
+// authentication, and shuts down cleanly on SIGTERM.
+func TestServeLoopbackWithoutTokens(t *testing.T) {
+	f := newFixture(t)
+	s := f.serve()
+	assert.Contains(t, s.stderr.String(), "WITHOUT authentication")
+	code, body := s.call(t, "GET", "/healthz", "", "")
+	assert.Equal(t, 200, code, body)
+	code, body = s.call(t, "POST", "/v1/messages", "",
+		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000001","type":"confirmOrderDetails","text":"Which size?"}`)
+	assert.Equal(t, 202, code, body)
+	assert.Len(t, f.queued(), 1)
+	assert.Equal(t, 0, s.stop())
+	assert.Contains(t, s.stderr.String(), "stopped")
+	_, err := http.Get(s.url + "/healthz")
+	assert.Error(t, err, "the listener is closed after shutdown")
+}
+
+// Ensure a request in flight when SIGTERM arrives still gets its answer.
+func TestServeGracefulShutdown(t *testing.T) {
+	f := newFixture(t)
+	f.env["ENQUEUE_API_TOKENS"] = serveToken
+	s := f.serve()
+	// One keep-alive connection, already accepted by the server, so the
+	// POST below is in flight (not in the listen backlog) at SIGTERM.
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	resp, err := client.Get(s.url + "/healthz")
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("POST", s.url+"/v1/messages", pr)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+serveToken)
+	type result struct {
+		code int
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := client.Do(req)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		resp.Body.Close()
+		res <- result{code: resp.StatusCode}
+	}()
+	_, err = pw.Write([]byte(`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER",`))
+	require.NoError(t, err)
+	time.Sleep(100 * time.Millisecond) // the handler is reading the body
+	stopped := make(chan int, 1)
+	go func() { stopped <- s.stop() }()
+	time.Sleep(200 * time.Millisecond) // shutdown has begun and waits for the request
+	_, err = pw.Write([]byte(`"order_id":"111-1111111-0000001","type":"confirmOrderDetails","text":"x"}`))
+	require.NoError(t, err)
+	require.NoError(t, pw.Close())
+	r := <-res
+	require.NoError(t, r.err)
+	assert.Equal(t, 202, r.code)
+	assert.Equal(t, 0, <-stopped)
+	assert.Len(t, f.queued(), 1)
+}
+
+// Ensure a client in another language (bash + curl) can upload an
+// attachment, enqueue an invoice with an Idempotency-Key, retry it, and
+// follow it until a real worker has sent it to the local SP-API sandbox;
+// and that the campaign view over HTTP is `enqueue status --campaign
+// --json`.
+func TestServeCurlClientEndToEnd(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("curl is not installed (Debian: apt-get install -y curl); the HTTP API's client test needs it")
+	}
+	f := newFixture(t)
+	f.env["ENQUEUE_API_TOKENS"] = "old-token-0123456789abcdef," + serveToken
+	sb := startWorker(t, f)
+	s := f.serve()
+
+	pdf := filepath.Join(f.dir, "invoice-upload.pdf")
+	pdfBytes := []byte("%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
+	require.NoError(t, os.WriteFile(pdf, pdfBytes, 0o600))
+	cmd := exec.Command("bash", filepath.Join("..", "..", "httpapi", "testdata", "curl_client.sh"))
+	cmd.Env = append(os.Environ(), "SPMSG_API="+s.url, "SPMSG_TOKEN="+serveToken, "SELLER_ID=A1SELLERNA",
+		"MARKETPLACE_ID=ATVPDKIKX0DER", "ORDER_ID=111-2222222-3333333", "PDF="+pdf, "TIMEOUT=60")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "curl_client.sh:\n%s\nserver log:\n%s", out, s.stderr.String())
+	assert.Contains(t, string(out), "OUTCOME=sent")
+	assert.Len(t, f.queued(), 0, "the retried POST enqueued nothing new")
+
+	var invoices []sandbox.SentMessage
+	for _, m := range sb.Sent() {
+		if m.Order == "111-2222222-3333333" {
+			invoices = append(invoices, m)
+		}
+	}
+	require.Len(t, invoices, 1, "exactly one message reached Amazon")
+	assert.Equal(t, "invoice", invoices[0].Type)
+	require.Len(t, invoices[0].Attachments, 1)
+	assert.Equal(t, "invoice-111-2222222-3333333.pdf", invoices[0].Attachments[0].FileName)
+	assert.EqualValues(t, len(pdfBytes), invoices[0].Attachments[0].Size)
+
+	// A campaign over HTTP, then its status both ways.
+	code, body := s.call(t, "POST", "/v1/messages", serveToken, `[
+	  {"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-2222222-0000001","type":"confirmOrderDetails","text":"Which size?","campaign":"autumn"},
+	  {"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-2222222-0000002","type":"confirmOrderDetails","text":"Which size?","campaign":"autumn"}]`)
+	require.Equal(t, 207, code, body)
+	deadline := time.Now().Add(30 * time.Second)
+	var rep tasks.CampaignReport
+	for {
+		code, body = s.call(t, "GET", "/v1/campaigns/autumn", serveToken, "")
+		require.Equal(t, 200, code, body)
+		require.NoError(t, json.Unmarshal([]byte(body), &rep))
+		if rep.Pending == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	assert.EqualValues(t, 2, rep.Total)
+	assert.EqualValues(t, 2, rep.Outcomes[tasks.OutcomeSent])
+	exit, cliOut, _ := f.run("", "status", "--campaign", "autumn", "--json")
+	require.Equal(t, 0, exit)
+	assert.JSONEq(t, cliOut, body)
+
+	code, _ = s.call(t, "GET", "/v1/campaigns/autumn", "old-token-0123456789abcdef", "")
+	assert.Equal(t, 200, code, "every token of the list is accepted")
+	code, _ = s.call(t, "GET", "/v1/campaigns/autumn", "", "")
+	assert.Equal(t, 401, code)
+	assert.NotContains(t, s.stderr.String(), serveToken, "tokens never reach the log")
+}
+
+// startWorker runs a worker in process, as cmd/worker does, against a
+// local SP-API sandbox that knows f's sellers.
+func startWorker(t *testing.T, f *fixture) *sandbox.Sandbox {
+	t.Helper()
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	sellers, err := tasks.LoadSellersFile(f.env["SPAPI_SELLERS_FILE"])
+	require.NoError(t, err)
+	cfg := sandbox.Config{ClientID: "amzn1.application-oa2-client.test", ClientSecret: "test-secret"}
+	for _, s := range sellers.List() {
+		cfg.Sellers = append(cfg.Sellers, sandbox.Seller{ID: s.ID, RefreshToken: s.RefreshToken})
+	}
+	sb, err := sandbox.New(cfg)
+	require.NoError(t, err)
+	ts := httptest.NewServer(sb)
+	t.Cleanup(ts.Close)
+	client, err := spapi.NewClient(spapi.Config{LWAClientID: cfg.ClientID, LWAClientSecret: cfg.ClientSecret,
+		Endpoint: ts.URL, LWAEndpoint: ts.URL + sandbox.TokenPath}, sellers.SPAPISellers()...)
+	require.NoError(t, err)
+	store, err := attachstore.Open(ctx, f.env["ATTACHMENT_STORE"])
+	require.NoError(t, err)
+	h := &tasks.Handler{Amazon: client, Store: store, Limiter: ratelimit.New(rdb, ratelimit.Options{}),
+		Ledger: ledger.New(rdb, ""), Outcomes: tasks.NewOutcomeStore(rdb, "", 0), Sellers: sellers}
+	srv := tasks.NewServer(rdb, tasks.ServerOptions{Concurrency: 4, ShutdownTimeout: 5 * time.Second,
+		Backoff: tasks.Backoff{Base: 300 * time.Millisecond, Max: time.Second}})
+	require.NoError(t, srv.Start(tasks.NewServeMux(h)))
+	t.Cleanup(srv.Shutdown)
+	return sb
+}
