@@ -34,6 +34,9 @@ type Config struct {
 	// Demo (with Dev) enqueues a sample campaign, shows progress, prints a
 	// summary and exits.
 	Demo bool
+	// DevRedis picks --dev's Redis: auto (redis-server from PATH, else
+	// embedded), redis-server, or miniredis (embedded).
+	DevRedis string
 }
 
 const usageText = `worker runs spmsg's asynq server: it takes message jobs from Redis, checks
@@ -82,6 +85,7 @@ func parseFlags(args []string, getenv cli.Getenv, stderr io.Writer) (Config, err
 	cli.DurationVar(fs, &c.ShutdownTimeout, "shutdown-timeout", "WORKER_SHUTDOWN_TIMEOUT", 30*time.Second, getenv, "how long running jobs may finish after SIGTERM", &bad)
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: embedded Redis (unless REDIS_URL is set) and the local SP-API sandbox")
 	fs.BoolVar(&c.Demo, "demo", false, "with --dev: enqueue a sample campaign, show progress, print a summary and exit")
+	fs.StringVar(&c.DevRedis, "dev-redis", "auto", "with --dev and no REDIS_URL: auto (redis-server from PATH, else embedded miniredis), redis-server or miniredis")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -93,6 +97,11 @@ func parseFlags(args []string, getenv cli.Getenv, stderr io.Writer) (Config, err
 	}
 	if c.Demo && !c.Dev {
 		c.Dev = true
+	}
+	switch c.DevRedis {
+	case "auto", "redis-server", "miniredis":
+	default:
+		return c, usageError("--dev-redis must be auto, redis-server or miniredis")
 	}
 	if c.Concurrency < 1 {
 		return c, usageError("--concurrency must be at least 1")

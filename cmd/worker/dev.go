@@ -63,7 +63,11 @@ func runDev(ctx context.Context, cfg Config, getenv cli.Getenv, stdout, stderr i
 		return err
 	}
 	if cfg.RedisURL == "" {
-		d.redis, err = devredis.Start(ctx, true)
+		if cfg.DevRedis == "redis-server" {
+			d.redis, err = devredis.StartNative()
+		} else {
+			d.redis, err = devredis.Start(ctx, cfg.DevRedis == "auto")
+		}
 		if err != nil {
 			return err
 		}

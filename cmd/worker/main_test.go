@@ -37,6 +37,19 @@ func TestDevDemo(t *testing.T) {
 	assert.NotContains(t, s+errOut.String(), "Atzr|", "no refresh token in any output")
 }
 
+// Ensure the demo also runs on the embedded Redis, for a machine without
+// redis-server.
+func TestDevDemoEmbeddedRedis(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	err := run(ctx, []string{"--dev", "--demo", "--dev-redis", "miniredis"}, env(nil), &out, &errOut)
+	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	assert.Contains(t, out.String(), "started miniredis")
+	assert.Contains(t, out.String(), "Summary: 17 jobs accepted, 1 refused at enqueue as duplicates")
+	assert.Contains(t, out.String(), "sent 15")
+}
+
 func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "sellers.json")

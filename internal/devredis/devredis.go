@@ -50,6 +50,15 @@ func Start(ctx context.Context, preferNative bool) (*Server, error) {
 	return startMini(ctx)
 }
 
+// StartNative starts a private redis-server from PATH, or fails.
+func StartNative() (*Server, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("redis-server not found on PATH (apt-get install redis-server), or use the embedded Redis")
+	}
+	return startNative(bin)
+}
+
 func startNative(bin string) (*Server, error) {
 	dir, err := os.MkdirTemp("", "spmsg-dev-redis-*")
 	if err != nil {
