@@ -1,14 +1,11 @@
 package ledger_test
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/internal/redistest"
 )
@@ -20,19 +17,7 @@ func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 // of several slots fail there with CROSSSLOT.
 func startCluster(tb testing.TB) *redis.ClusterClient {
 	tb.Helper()
-	ctx := context.Background()
-	srv := redistest.Start(tb, redistest.Options{Args: []string{"--cluster-enabled", "yes"}})
-	node := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer node.Close()
-	require.NoError(tb, node.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err())
-	require.Eventually(tb, func() bool {
-		info, err := node.ClusterInfo(ctx).Result()
-		return err == nil && strings.Contains(info, "cluster_state:ok")
-	}, 10*time.Second, 20*time.Millisecond)
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{srv.Addr}})
-	tb.Cleanup(func() { _ = cc.Close() })
-	require.NoError(tb, cc.Ping(ctx).Err())
-	return cc
+	return redistest.NewClusterClient(tb, redistest.StartCluster(tb, 1))
 }
 
 // keySlot is Redis Cluster's key-to-slot mapping: CRC16 (XMODEM) of the

@@ -116,7 +116,16 @@ if not phase then
       -- Main is busy: wait, booking nothing there, for a turn in the
       -- overflow line (one per interval), no earlier than main frees up.
       slot = math.max(earliest - lead, otat)
-      otat = slot + iv
+      if slot - now <= burst * iv then
+        otat = slot + iv
+      else
+        -- The line is long (time was lost: a sweep, an outage): take a
+        -- new turn at the back of the campaign line instead, so the lost
+        -- time costs these jobs one more wait, not every later job.
+        local civ = math.ceil(iv / tonumber(ARGV[7]))
+        slot = math.max(earliest - lead, ctat)
+        ctat = slot + civ
+      end
       phase = 'c'
     end
   else

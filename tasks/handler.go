@@ -189,6 +189,11 @@ func (r *run) process(ctx context.Context) error {
 		if ok && (e.State == ledger.StateSent || e.State == ledger.StateInDoubt) {
 			return r.finishFromLedger(ctx, e)
 		}
+		if ok && e.State == ledger.StateClaimed && e.JobID == r.id {
+			// This job claimed before and died before settling: the send
+			// may have reached Amazon. Never resend; settle it.
+			return r.inDoubt(ctx, keys, "redelivered after an interrupted send", nil)
+		}
 	}
 
 	// One reservation per operation this message needs; the job waits
@@ -207,13 +212,16 @@ func (r *run) process(ctx context.Context) error {
 		r.log.Info("job already has its final outcome; redelivery ignored")
 		return nil
 	}
+	if wait, err = r.untilDue(ctx, wait, actionsKey, sendKey); err != nil {
+		return err
+	}
 	if wait > h.maxInlineWait() {
 		if j.Deadline != nil && h.now().Add(wait).After(*j.Deadline) {
 			r.release(ctx)
 			return r.finish(ctx, Result{Outcome: OutcomeExpired, Reason: "deadline_before_quota",
 				Message: fmt.Sprintf("the seller's quota has no slot before the deadline (next in %s)", wait.Round(time.Second))})
 		}
-		return r.deferFor(wait, "quota")
+		return r.deferFor(h.deferIn(wait), "quota")
 	}
 	defer r.release(ctx)
 	if err := r.waitSlot(ctx, actionsKey); err != nil {
@@ -233,6 +241,14 @@ func (r *run) checkAndSend(ctx context.Context, keys []ledger.Key, actionsKey, s
 	}
 	action, ok := acts.Find(r.typ)
 	if !ok {
+		// A once-per-order type is no longer offered once sent: if another
+		// job sent it while this one waited for its slot, say so.
+		for _, k := range keys {
+			if e, ok, err := h.Ledger.Get(ctx, k); err == nil && ok &&
+				(e.State == ledger.StateSent || e.State == ledger.StateInDoubt) {
+				return r.finishFromLedger(ctx, e)
+			}
+		}
 		return r.finish(ctx, Result{Outcome: OutcomeSkippedUnavailable, Reason: "not_offered", RequestID: requestID(resp),
 			Message: "Amazon does not offer " + r.typ.Name + " for this order now"})
 	}

@@ -68,6 +68,36 @@ func (r *run) reserve(ctx context.Context, keys ...ratelimit.Key) (time.Duration
 	return wait, nil
 }
 
+// untilDue sleeps through a campaign job's short wait (at most
+// MaxInlineWait) and reserves again, until its slots are due or the wait is
+// long enough to defer, and returns the wait left. A campaign job's first
+// slot is on the seller's campaign schedule; only reserving again when it
+// arrives books the main-schedule slot that keeps the call within the
+// seller's bucket and behind transactional traffic (see package ratelimit).
+// A transactional job's slots are main-schedule slots already.
+func (r *run) untilDue(ctx context.Context, wait time.Duration, keys ...ratelimit.Key) (time.Duration, error) {
+	for i := 0; r.class == ratelimit.Campaign && wait > 0 && wait <= r.h.maxInlineWait() && i < 3; i++ {
+		if err := sleep(ctx, wait); err != nil {
+			return 0, err
+		}
+		var err error
+		if wait, err = r.reserve(ctx, keys...); err != nil {
+			return 0, err
+		}
+	}
+	return wait, nil
+}
+
+// deferIn is the RetryIn for a job whose slot is wait away. asynq schedules
+// retries in whole seconds and the forwarder runs every second
+// (NewServer), so a job deferred for d comes back between d-1s and d+1s;
+// asking for a second less (at most half of MaxInlineWait) brings it back
+// before its slot, never after, and it sleeps the rest in process. Late,
+// it would find its seller's bucket refilled past what it can use.
+func (h *Handler) deferIn(wait time.Duration) time.Duration {
+	return max(wait-min(time.Second, h.maxInlineWait()/2), time.Second)
+}
+
 // reserveFirst is reserve for the first keys of an attempt, pipelined with
 // the check whether the job already has its final outcome.
 func (r *run) reserveFirst(ctx context.Context, keys ...ratelimit.Key) (final bool, wait time.Duration, err error) {

@@ -66,7 +66,7 @@ func URL(tb testing.TB) string {
 			binaryServer.err = err
 			return
 		}
-		srv, err := start(dir, Options{})
+		srv, err := start(dir, Options{}, 0)
 		if err != nil {
 			binaryServer.err = err
 			return
@@ -103,7 +103,7 @@ func Client(tb testing.TB) *redis.Client {
 // test ends. Use it for tests that restart Redis or need AOF.
 func Start(tb testing.TB, o Options) *Server {
 	tb.Helper()
-	srv, err := start(tb.TempDir(), o)
+	srv, err := start(tb.TempDir(), o, 0)
 	if err != nil {
 		tb.Fatalf("redistest: %v", err)
 	}
@@ -115,7 +115,7 @@ func Start(tb testing.TB, o Options) *Server {
 // find the previous AOF files.
 func StartIn(tb testing.TB, dir string, o Options) *Server {
 	tb.Helper()
-	srv, err := start(dir, o)
+	srv, err := start(dir, o, 0)
 	if err != nil {
 		tb.Fatalf("redistest: %v", err)
 	}
@@ -158,14 +158,16 @@ func (s *Server) Restart() error {
 	return s.run()
 }
 
-func start(dir string, o Options) (*Server, error) {
+// start starts redis-server in dir on port (0: a free port).
+func start(dir string, o Options, port int) (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("redis-server not found on PATH: install it (Debian: apt-get install redis-server) or set REDIS_URL to a Redis 7 server; spmsg's Redis-backed tests never run against a mock")
 	}
-	port, err := devredis.FreePort()
-	if err != nil {
-		return nil, err
+	if port == 0 {
+		if port, err = devredis.FreePort(); err != nil {
+			return nil, err
+		}
 	}
 	args := []string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",

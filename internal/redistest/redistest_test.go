@@ -3,6 +3,7 @@ package redistest_test
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -43,4 +44,30 @@ func TestPrivateServerRestartKeepsAOFData(t *testing.T) {
 	got, err := c.Get(ctx, "ledger").Result()
 	require.NoError(t, err)
 	require.Equal(t, "sent", got)
+}
+
+// Ensure StartCluster forms a working cluster, with redis-cli for three
+// nodes and without it for one, and that cross-slot commands are refused
+// as on any Redis Cluster.
+func TestStartCluster(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		t.Run(map[int]string{1: "OneNode", 3: "ThreeNodesWithRedisCLI"}[n], func(t *testing.T) {
+			ctx := context.Background()
+			addrs := redistest.StartCluster(t, n)
+			require.Len(t, addrs, n)
+			cc := redistest.NewClusterClient(t, addrs)
+			masters := map[string]bool{}
+			for i := range 50 {
+				key := "k" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+				require.NoError(t, cc.Set(ctx, key, "v", 0).Err())
+				m, err := cc.MasterForKey(ctx, key)
+				require.NoError(t, err)
+				masters[m.Options().Addr] = true
+			}
+			require.Len(t, masters, n, "keys must spread over every master")
+			err := cc.Do(ctx, "MSET", "{a}x", "1", "{b}y", "2").Err()
+			require.ErrorContains(t, err, "CROSSSLOT")
+			require.Equal(t, "redis-cluster://"+strings.Join(addrs, ","), redistest.ClusterURL(addrs))
+		})
+	}
 }

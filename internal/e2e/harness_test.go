@@ -1,0 +1,358 @@
+package e2e_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spmsg/spmsg/internal/cli"
+	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/sandbox"
+	"github.com/spmsg/spmsg/tasks"
+)
+
+const (
+	lwaClientID     = "amzn1.application-oa2-client.e2e"
+	lwaClientSecret = "e2e-secret"
+	marketplaceUS   = "ATVPDKIKX0DER"
+	invoiceFile     = "invoice.pdf"
+)
+
+// pdfBytes is a minimal PDF the attachment checks accept.
+var pdfBytes = []byte("%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n") //nolint:gochecknoglobals // immutable fixture
+
+// call is one HTTP request the sandbox answered (LWA excluded).
+type call struct {
+	at   time.Time
+	what string // method and path
+	code int
+}
+
+// statusRecorder notes the status code of an answer.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Hijack lets the sandbox drop a connection (Faults.Lost); such a call is
+// recorded with code 0.
+func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	s.code = 0
+	return http.NewResponseController(s.ResponseWriter).Hijack()
+}
+
+// deployment is one spmsg installation for a test: a Redis (given by URL),
+// the SP-API sandbox over HTTP, a sellers file, a file attachment store,
+// a producer in the test process and worker OS processes.
+type deployment struct {
+	t           *testing.T
+	redisURL    string
+	sb          *sandbox.Sandbox
+	spapiURL    string
+	sellers     []string
+	sellersFile string
+	storeDir    string
+	rdb         redis.UniversalClient
+	outcomes    *tasks.OutcomeStore
+	producer    *tasks.Producer
+	inspector   *asynq.Inspector
+	workers     []*workerProc
+	started     int
+
+	mu    sync.Mutex
+	calls []call // every request the sandbox answered, in arrival order
+}
+
+// newDeployment starts the sandbox with nSellers sellers (ids E2E<nn>SELLER,
+// each with its own refresh token) and connects a producer to redisURL
+// through the same REDIS_URL parsing the commands use.
+func newDeployment(t *testing.T, redisURL string, nSellers int, cfg sandbox.Config) *deployment {
+	t.Helper()
+	d := &deployment{t: t, redisURL: redisURL}
+	type sellerEntry struct {
+		ID           string `json:"id"`
+		RefreshToken string `json:"refresh_token"`
+		Region       string `json:"region"`
+	}
+	var entries []sellerEntry
+	for i := range nSellers {
+		id := fmt.Sprintf("E2E%02dSELLER", i)
+		tok := "Atzr|" + id + "|e2e-refresh"
+		d.sellers = append(d.sellers, id)
+		entries = append(entries, sellerEntry{ID: id, RefreshToken: tok, Region: "na"})
+		cfg.Sellers = append(cfg.Sellers, sandbox.Seller{ID: id, RefreshToken: tok})
+	}
+	cfg.ClientID, cfg.ClientSecret = lwaClientID, lwaClientSecret
+	sb, err := sandbox.New(cfg)
+	require.NoError(t, err)
+	d.sb = sb
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		at := time.Now()
+		sb.ServeHTTP(rec, r)
+		if r.URL.Path != sandbox.TokenPath {
+			d.mu.Lock()
+			d.calls = append(d.calls, call{at: at, what: r.Method + " " + r.URL.Path, code: rec.code})
+			d.mu.Unlock()
+		}
+	}))
+	t.Cleanup(ts.Close)
+	d.spapiURL = ts.URL
+
+	dir := t.TempDir()
+	b, err := json.Marshal(entries)
+	require.NoError(t, err)
+	d.sellersFile = filepath.Join(dir, "sellers.json")
+	require.NoError(t, os.WriteFile(d.sellersFile, b, 0o600))
+	d.storeDir = filepath.Join(dir, "attachments")
+	require.NoError(t, os.MkdirAll(d.storeDir, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(d.storeDir, invoiceFile), pdfBytes, 0o600))
+
+	_, rdb, err := cli.Redis(redisURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	d.rdb = rdb
+	sellers, err := tasks.LoadSellersFile(d.sellersFile)
+	require.NoError(t, err)
+	d.outcomes = tasks.NewOutcomeStore(rdb, "", 0)
+	client := asynq.NewClientFromRedisClient(rdb)
+	d.producer = &tasks.Producer{Client: client, Outcomes: d.outcomes, Ledger: ledger.New(rdb, ""),
+		Validation: tasks.Validation{Sellers: sellers}}
+	d.inspector = asynq.NewInspectorFromRedisClient(rdb)
+	return d
+}
+
+// workerProc is one worker OS process.
+type workerProc struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	waitErr error
+	stopped bool // Kill or Stop was called: exiting is expected
+	metrics string
+}
+
+// startWorker starts a worker process with the deployment's configuration
+// and waits until it reports itself started and /healthz answers ok.
+func (d *deployment) startWorker(concurrency int) *workerProc {
+	t := d.t
+	t.Helper()
+	d.started++
+	w := &workerProc{name: fmt.Sprintf("worker-%d", d.started), done: make(chan struct{})}
+	w.logPath = filepath.Join(t.TempDir(), w.name+".log")
+	logf, err := os.Create(w.logPath)
+	require.NoError(t, err)
+	w.cmd = exec.Command(workerBin)
+	w.cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + os.Getenv("HOME"),
+		"TMPDIR=" + os.TempDir(),
+		"REDIS_URL=" + d.redisURL,
+		"SPAPI_LWA_CLIENT_ID=" + lwaClientID,
+		"SPAPI_LWA_CLIENT_SECRET=" + lwaClientSecret,
+		"SPAPI_SELLERS_FILE=" + d.sellersFile,
+		"SPAPI_ENDPOINT=" + d.spapiURL,
+		"SPAPI_LWA_ENDPOINT=" + d.spapiURL + sandbox.TokenPath,
+		"ATTACHMENT_STORE=file://" + d.storeDir,
+		fmt.Sprintf("WORKER_CONCURRENCY=%d", concurrency),
+		"WORKER_SHUTDOWN_TIMEOUT=5s",
+		"METRICS_ADDR=127.0.0.1:0",
+		"LOG_FORMAT=json",
+		"LOG_LEVEL=info",
+	}
+	w.cmd.Stdout, w.cmd.Stderr = logf, logf
+	require.NoError(t, w.cmd.Start())
+	go func() {
+		w.waitErr = w.cmd.Wait()
+		_ = logf.Close()
+		close(w.done)
+	}()
+	d.workers = append(d.workers, w)
+	t.Cleanup(w.Stop)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for w.metrics == "" {
+		select {
+		case <-w.done:
+			t.Fatalf("%s exited during start: %v\n%s", w.name, w.waitErr, w.logTail(30))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not log \"worker started\" within 20s:\n%s", w.name, w.logTail(30))
+		}
+		w.metrics = w.startedMetricsAddr()
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, body := w.healthz()
+	require.Equal(t, http.StatusOK, code, "%s /healthz: %s", w.name, body)
+	return w
+}
+
+// healthz asks the worker's /healthz (Redis and asynq reachable).
+func (w *workerProc) healthz() (int, string) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + w.metrics + "/healthz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(body))
+}
+
+// waitHealthy waits until every running worker's /healthz answers ok.
+func (d *deployment) waitHealthy(timeout time.Duration) {
+	d.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for _, w := range d.workers {
+		if w.stopped {
+			continue
+		}
+		for {
+			code, body := w.healthz()
+			if code == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				d.t.Fatalf("%s not healthy within %s: %d %s\n%s", w.name, timeout, code, body, w.logTail(20))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// startedMetricsAddr returns the metrics address from the worker's
+// "worker started" log line, or "" before that line is written.
+func (w *workerProc) startedMetricsAddr() string {
+	f, err := os.Open(w.logPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Msg     string `json:"msg"`
+			Metrics string `json:"metrics"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "worker started" {
+			return line.Metrics
+		}
+	}
+	return ""
+}
+
+// Kill ends the process with SIGKILL, as a crash or an OOM kill would.
+func (w *workerProc) Kill() {
+	w.stopped = true
+	_ = w.cmd.Process.Signal(syscall.SIGKILL)
+	<-w.done
+}
+
+// Stop ends the process gracefully (SIGTERM), killing it after 20 s.
+func (w *workerProc) Stop() {
+	w.stopped = true
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-w.done:
+	case <-time.After(20 * time.Second):
+		_ = w.cmd.Process.Signal(syscall.SIGKILL)
+		<-w.done
+	}
+}
+
+// exitedUnexpectedly reports whether the process ended without Kill or
+// Stop.
+func (w *workerProc) exitedUnexpectedly() bool {
+	select {
+	case <-w.done:
+		return !w.stopped
+	default:
+		return false
+	}
+}
+
+func (w *workerProc) logTail(n int) string {
+	b, _ := os.ReadFile(w.logPath)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return w.name + " log:\n  " + strings.Join(lines, "\n  ")
+}
+
+// grepLogs returns the worker log lines (all processes) containing s.
+func (d *deployment) grepLogs(s string) []string {
+	var out []string
+	for _, w := range d.workers {
+		b, _ := os.ReadFile(w.logPath)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, s) {
+				out = append(out, w.name+": "+l)
+			}
+		}
+	}
+	return out
+}
+
+// checkWorkers fails the test when a worker process died on its own.
+func (d *deployment) checkWorkers() {
+	d.t.Helper()
+	for _, w := range d.workers {
+		if w.exitedUnexpectedly() {
+			d.t.Fatalf("%s exited on its own: %v\n%s", w.name, w.waitErr, w.logTail(40))
+		}
+	}
+}
+
+// queueState sums asynq's queues: tasks not yet done (pending, active,
+// scheduled, retry) and archived ones. Errors (Redis restarting) count as
+// "not known yet": ok is false.
+func (d *deployment) queueState() (open, archived int, ok bool) {
+	for _, q := range []string{tasks.QueueTransactional, tasks.QueueCampaign} {
+		info, err := d.inspector.GetQueueInfo(q)
+		if err != nil {
+			if strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "not found") {
+				continue
+			}
+			return 0, 0, false
+		}
+		open += info.Pending + info.Active + info.Scheduled + info.Retry
+		archived += info.Archived
+	}
+	return open, archived, true
+}
+
+// withTimeout is a short context for one Redis call from the test.
+func withTimeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Second)
+}
