@@ -112,7 +112,17 @@ type Options struct {
 	// file's rate overrides). Every process should be given the same
 	// overrides. nil means no overrides.
 	Override func(Key) (Limit, bool)
+	// Slack shortens the burst tolerance by a fixed time (at most half an
+	// interval): an idle seller's burst is spread over Slack, so calls that leave a little late (the
+	// first access-token exchange, a busy CPU) cannot bunch up against
+	// the next on-time call in Amazon's bucket. It costs a seller at most
+	// Slack of its quota once per idle period. Zero means none; workers
+	// use DefaultSlack (tasks.NewLimiter).
+	Slack time.Duration
 }
+
+// DefaultSlack is the Slack spmsg's workers use.
+const DefaultSlack = 150 * time.Millisecond
 
 // Limiter books call slots per seller and operation in Redis. It is safe
 // for concurrent use, and any number of Limiters (in any number of
@@ -124,6 +134,7 @@ type Limiter struct {
 	share    float64
 	margin   float64
 	grace    time.Duration
+	slack    time.Duration
 	override func(Key) (Limit, bool)
 
 	reserve   *redis.Script
@@ -142,6 +153,7 @@ func New(rdb redis.UniversalClient, opts Options) *Limiter {
 		share:     opts.CampaignShare,
 		margin:    opts.Margin,
 		grace:     opts.Grace,
+		slack:     opts.Slack,
 		override:  opts.Override,
 		reserve:   redis.NewScript(reserveLua),
 		observe:   redis.NewScript(observeLua),

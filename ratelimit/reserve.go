@@ -41,7 +41,8 @@ func (r Reservation) Ready() bool { return r.Wait == 0 }
 //
 // ARGV[1] class "t" or "c"; ARGV[2], ARGV[3] default rate and burst;
 // ARGV[4], ARGV[5] override rate and burst (rate 0: none); ARGV[6] margin;
-// ARGV[7] campaign share; ARGV[8] grace; ARGV[9] record hold; ARGV[10] state TTL.
+// ARGV[7] campaign share; ARGV[8] grace; ARGV[9] record hold; ARGV[10] state TTL;
+// ARGV[11] slack (µs taken off the burst tolerances).
 //
 // When the interval differs from the one stored by the last reservation
 // (a new observed rate or override), the main schedule's debt is rescaled so
@@ -69,9 +70,10 @@ if oldiv and oldiv ~= iv and tat > now then
   -- The rate changed: keep the debt in tokens, not in time.
   tat = now + math.ceil((tat - now) * iv / oldiv)
 end
-local tau = (burst - 1) * iv
+local slack = math.min(tonumber(ARGV[11]) or 0, math.floor(iv / 2))
+local tau = math.max(0, (burst - 1) * iv - slack)
 local keep = math.floor(burst / 2)
-local tauc = (burst - 1 - keep) * iv
+local tauc = math.max(0, (burst - 1 - keep) * iv - slack)
 local lead = math.max(0, keep - 1) * iv
 local grace = tonumber(ARGV[8])
 
@@ -220,7 +222,7 @@ func (l *Limiter) ReserveAllWith(ctx context.Context, keys []Key, class Class, j
 		calls[i] = call{
 			keys: []string{l.stateKey(key), l.jobKey(key, jobID)},
 			args: []any{cls, fmtFloat(lims[i].Rate), lims[i].Burst, fmtFloat(over.Rate), over.Burst,
-				fmtFloat(l.margin), fmtFloat(l.share), micros(l.grace), micros(recordHold), micros(stateTTL)},
+				fmtFloat(l.margin), fmtFloat(l.share), micros(l.grace), micros(recordHold), micros(stateTTL), micros(l.slack)},
 		}
 	}
 	results := make([][]any, len(keys))

@@ -381,3 +381,24 @@ func TestDoneAll(t *testing.T) {
 	require.True(t, ra2.At.After(ra.At), "a new slot after DoneAll")
 	require.ErrorIs(t, l.DoneAll(ctx, []ratelimit.Key{a, {Seller: "S2", Operation: "opA"}}, "job"), ratelimit.ErrInvalid)
 }
+
+// Ensure Slack spreads an idle seller's burst over the slack, and nothing
+// else changes: the first four calls go at once, the fifth 150 ms later,
+// the sixth one interval after the burst.
+func TestSlackSpreadsTheBurst(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	l := ratelimit.New(rdb, ratelimit.Options{Slack: 150 * time.Millisecond, Margin: -1})
+	key := ratelimit.Key{Seller: "S1", Operation: "op"}
+	var waits []time.Duration
+	for i := 0; i < 6; i++ {
+		r, err := l.Reserve(ctx, key, ratelimit.Transactional, fmt.Sprintf("j%d", i), ratelimit.Limit{Rate: 1, Burst: 5})
+		require.NoError(t, err)
+		waits = append(waits, r.Wait)
+	}
+	for i := 0; i < 4; i++ {
+		require.Zero(t, waits[i], "call %d", i)
+	}
+	require.InDelta(t, 150*time.Millisecond, waits[4], float64(20*time.Millisecond))
+	require.InDelta(t, 1150*time.Millisecond, waits[5], float64(20*time.Millisecond))
+}

@@ -168,8 +168,15 @@ func (r *run) process(ctx context.Context) error {
 	if j.Deadline != nil && now.After(*j.Deadline) {
 		return r.finish(ctx, Result{Outcome: OutcomeExpired, Reason: "deadline_passed", Message: "deadline " + j.Deadline.Format(time.RFC3339) + " passed before the message was sent"})
 	}
-	if j.NotBefore != nil && now.Before(j.NotBefore.Add(-500*time.Millisecond)) {
-		return r.deferFor(j.NotBefore.Sub(now), "not_before")
+	if j.NotBefore != nil && now.Before(*j.NotBefore) {
+		// asynq may hand a scheduled job over up to a second early.
+		d := j.NotBefore.Sub(now)
+		if d > h.maxInlineWait() {
+			return r.deferFor(h.deferIn(d), "not_before")
+		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
 	}
 	if err := (Validation{Sellers: h.Sellers, Now: h.Now}).Validate(j); err != nil {
 		return r.finish(ctx, Result{Outcome: OutcomeFailed, Reason: "invalid_job", Message: err.Error()})

@@ -188,5 +188,8 @@ func NewLimiter(rdb redis.UniversalClient, sellers *Sellers, opts ratelimit.Opti
 	if opts.Override == nil {
 		opts.Override = LimitOverride(sellers)
 	}
+	if opts.Slack == 0 {
+		opts.Slack = ratelimit.DefaultSlack
+	}
 	return ratelimit.New(rdb, opts)
 }

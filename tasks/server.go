@@ -12,7 +12,7 @@ import (
 
 // ServerOptions tune the asynq server that runs message jobs.
 type ServerOptions struct {
-	// Concurrency is the number of jobs processed at once; default 50.
+	// Concurrency is the number of jobs processed at once; default 100.
 	Concurrency int
 	// ShutdownTimeout is how long running jobs may finish on shutdown;
 	// default 30 s (above the longest send).
@@ -29,7 +29,7 @@ type ServerOptions struct {
 // deferred jobs come back on time.
 func NewServer(rdb redis.UniversalClient, o ServerOptions) *asynq.Server {
 	if o.Concurrency <= 0 {
-		o.Concurrency = 50
+		o.Concurrency = 100
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 30 * time.Second

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/spmsg/spmsg/ratelimit"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -21,6 +22,7 @@ import (
 type pacer struct {
 	rdb     redis.UniversalClient
 	sellers *tasks.Sellers
+	limiter *ratelimit.Limiter
 	now     func() time.Time
 	cursors map[string]*cursor
 }
@@ -33,7 +35,8 @@ type cursor struct {
 }
 
 func newPacer(rdb redis.UniversalClient, sellers *tasks.Sellers) *pacer {
-	return &pacer{rdb: rdb, sellers: sellers, now: time.Now, cursors: map[string]*cursor{}}
+	return &pacer{rdb: rdb, sellers: sellers, limiter: tasks.NewLimiter(rdb, sellers, ratelimit.Options{}),
+		now: time.Now, cursors: map[string]*cursor{}}
 }
 
 func paceKey(seller string) string { return "spmsg:{" + seller + "}:pace" }
@@ -46,11 +49,15 @@ func (p *pacer) pace(ctx context.Context, j *tasks.Job) error {
 	}
 	c, ok := p.cursors[j.SellerID]
 	if !ok {
+		// The plan in force: the sellers file's override, else the rate
+		// Amazon reported to the workers (x-amzn-RateLimit-Limit), else
+		// Amazon's default.
 		t, _ := spapi.LookupType(j.Type)
-		lim := p.sellers.Limit(j.SellerID, t.OperationID)
-		act := p.sellers.Limit(j.SellerID, spapi.OpGetMessagingActionsForOrder)
+		lim, act := p.plan(ctx, j.SellerID, t.OperationID), p.plan(ctx, j.SellerID, spapi.OpGetMessagingActionsForOrder)
 		rate := math.Min(lim.Rate, act.Rate)
-		c = &cursor{interval: time.Duration(float64(time.Second) / rate), burst: min(lim.Burst, act.Burst)}
+		// The same spacing as the worker's limiter (its 2% margin), so paced
+		// jobs arrive as their slots come, not ahead of them.
+		c = &cursor{interval: time.Duration(float64(time.Second) / rate * (1 + ratelimit.DefaultMargin)), burst: min(lim.Burst, act.Burst)}
 		now := p.now()
 		c.next = now
 		v, err := p.rdb.Get(ctx, paceKey(j.SellerID)).Result()
@@ -79,6 +86,16 @@ func (p *pacer) pace(ctx context.Context, j *tasks.Job) error {
 		j.NotBefore = &t
 	}
 	return nil
+}
+
+func (p *pacer) plan(ctx context.Context, seller, op string) ratelimit.Limit {
+	d := p.sellers.Limit(seller, op)
+	def := ratelimit.Limit{Rate: d.Rate, Burst: d.Burst}
+	lim, err := p.limiter.Effective(ctx, ratelimit.Key{Seller: seller, Operation: op}, def)
+	if err != nil {
+		return def
+	}
+	return lim
 }
 
 // save stores each seller's cursor so the next batch starts after this one.
