@@ -185,3 +185,27 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// KeySlot is Redis Cluster's key-to-slot mapping: CRC16 (XMODEM) of the
+// hash tag (the part between the first '{' and the next '}', when not
+// empty) or of the whole key, modulo 16384. Tests use it to show that keys
+// meant to share a slot do.
+func KeySlot(key string) uint16 {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	var crc uint16
+	for _, b := range []byte(key) {
+		crc ^= uint16(b) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc % 16384
+}
