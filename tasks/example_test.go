@@ -112,3 +112,30 @@ func TestProducerRequeuesOrphanedRecord(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), rep.Total, "counted once")
 }
+
+// Ensure an idempotency key used again in another campaign is the same job:
+// a duplicate, counted in neither campaign twice.
+func TestIdempotencyKeyAcrossCampaigns(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	sellers, err := tasks.ParseSellers(strings.NewReader(sellersJSON()))
+	require.NoError(t, err)
+	p := tasks.NewProducer(rdb, sellers)
+	j := &tasks.Job{SellerID: sellerNA, MarketplaceID: mktUS, OrderID: "112-1234567-1111111", Type: "confirmOrderDetails",
+		Text: "Which size?", IdempotencyKey: "k-1", Campaign: "a"}
+	res, err := p.Enqueue(ctx, j)
+	require.NoError(t, err)
+	require.Equal(t, tasks.StatusAccepted, res.Status)
+	k := *j
+	k.Campaign = "b"
+	again, err := p.Enqueue(ctx, &k)
+	require.NoError(t, err)
+	assert.Equal(t, tasks.StatusDuplicate, again.Status)
+	assert.Equal(t, res.ID, again.DuplicateOf)
+	repB, err := p.Outcomes.Campaign(ctx, "b", 0)
+	require.NoError(t, err)
+	assert.Zero(t, repB.Total)
+	rec, err := p.Outcomes.Get(ctx, res.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "a", rec.Campaign)
+}

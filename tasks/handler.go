@@ -135,10 +135,53 @@ type run struct {
 	held    []ratelimit.Key             // keys with a reservation record
 	nonce   string                      // this attempt's send-guard owner
 	guarded bool                        // this attempt holds the send mark
+
+	// The send mark may be dropped only if no send was attempted, the send
+	// was answered with an error (or never left), or the outcome is
+	// recorded; otherwise it stays, so a retry settles the job in doubt
+	// instead of sending again.
+	sendAttempted, sendRefused, settled bool
 }
 
 func (r *run) finish(ctx context.Context, res Result) error {
-	return r.h.finish(ctx, r.id, r.job, r.start, res)
+	err := r.h.finish(ctx, r.id, r.job, r.start, res)
+	if err == nil {
+		r.settled = true
+	}
+	return err
+}
+
+// settlePriorAttempt looks, before a job is ended as expired or invalid,
+// for signs that an earlier attempt of it may have sent: its own ledger
+// claim, or a send mark. Then the job is settled in doubt instead. done
+// reports that it handled the job.
+func (r *run) settlePriorAttempt(ctx context.Context) (done bool, err error) {
+	t, ok := lookupType(r.job.Type)
+	if !ok || r.job.SellerID == "" {
+		return false, nil
+	}
+	r.typ = t
+	keys := ledgerKeys(r.job, r.typ)
+	for _, k := range keys {
+		e, found, err := r.h.Ledger.Get(ctx, k)
+		if err != nil {
+			return true, err
+		}
+		if found && e.JobID == r.id && e.State == ledger.StateClaimed {
+			return true, r.inDoubt(ctx, keys, "redelivered after an interrupted send", nil)
+		}
+	}
+	st, age, err := r.acquireGuard(ctx)
+	switch {
+	case err != nil:
+		return true, err
+	case st == guardAcquired:
+		r.release(ctx) // no earlier attempt was sending: drop the mark again
+		return false, nil
+	case st == guardBusy:
+		return true, r.deferFor(max(guardStale-age, time.Second), "send_in_progress")
+	}
+	return true, r.inDoubt(ctx, keys, "an earlier attempt of this job was interrupted while sending", nil)
 }
 
 func (r *run) deferFor(d time.Duration, reason string) error {
@@ -150,12 +193,10 @@ func (r *run) deferFor(d time.Duration, reason string) error {
 // transient returns err for asynq to retry with back-off, or ends the job
 // as failed when its attempts are spent.
 func (r *run) transient(ctx context.Context, reason string, err error) error {
+	// Retried counts every failed attempt (crashes and timeouts too);
+	// waits for quota never count.
 	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, ok := asynq.GetMaxRetry(ctx)
-	if !ok {
-		maxRetry = DefaultMaxAttempts + 1
-	}
-	if retried+1 >= maxRetry {
+	if retried+1 >= DefaultMaxAttempts {
 		return r.finish(ctx, amazonResult(OutcomeFailed, reason+"_retries_exhausted", err))
 	}
 	r.log.Info("transient error, will retry", "attempt", retried+1, "error", err)
@@ -166,6 +207,9 @@ func (r *run) process(ctx context.Context) error {
 	h, j := r.h, r.job
 	now := h.now()
 	if j.Deadline != nil && now.After(*j.Deadline) {
+		if done, err := r.settlePriorAttempt(ctx); done || err != nil {
+			return err
+		}
 		return r.finish(ctx, Result{Outcome: OutcomeExpired, Reason: "deadline_passed", Message: "deadline " + j.Deadline.Format(time.RFC3339) + " passed before the message was sent"})
 	}
 	if j.NotBefore != nil && now.Before(*j.NotBefore) {
@@ -179,6 +223,9 @@ func (r *run) process(ctx context.Context) error {
 		}
 	}
 	if err := (Validation{Sellers: h.Sellers, Now: h.Now}).Validate(j); err != nil {
+		if done, err := r.settlePriorAttempt(ctx); done || err != nil {
+			return err
+		}
 		return r.finish(ctx, Result{Outcome: OutcomeFailed, Reason: "invalid_job", Message: err.Error()})
 	}
 	r.typ, _ = lookupType(j.Type)
@@ -319,6 +366,13 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 		// An earlier attempt died after it may have sent.
 		return r.inDoubt(ctx, keys, "an earlier attempt of this job was interrupted while sending", nil)
 	}
+	// Another attempt may have finished the job between the redelivery
+	// check and this mark (it records its outcome before it drops its
+	// mark, so looking again now is enough).
+	if final, err := h.Outcomes.IsFinal(ctx, r.id, j.Campaign); err != nil || final {
+		r.releaseLedger(ctx, keys)
+		return err
+	}
 	// (process's deferred release removes the mark with the slots, after
 	// the outcome is recorded.)
 	// Wait for the send's own slot (reserved at the start).
@@ -327,7 +381,11 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 		return err
 	}
 	t0 := time.Now()
+	r.sendAttempted = true
 	resp, err := h.Amazon.Send(ctx, j.SellerID, j.OrderID, j.MarketplaceID, r.typ, req)
+	if err != nil && !spapi.IsOutcomeUnknown(err) {
+		r.sendRefused = true // Amazon answered with an error, or the request never left
+	}
 	h.Metrics.call(r.typ.OperationID, t0, resp, err)
 	r.observe(ctx, sendKey, resp, err)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

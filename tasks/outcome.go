@@ -244,6 +244,15 @@ func (s *OutcomeStore) rollback(ctx context.Context, id string, j *Job) error {
 	return rollbackScript.Run(ctx, s.rdb, []string{s.jobKey(j.Campaign, id), s.tag(j.Campaign) + ":campaign"}).Err()
 }
 
+// campaignOf returns the campaign a job id is recorded under, if any.
+func (s *OutcomeStore) campaignOf(ctx context.Context, id string) (string, bool, error) {
+	c, err := s.rdb.Get(ctx, s.refKey(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	return c, err == nil, err
+}
+
 // IsFinal reports whether a job of a known campaign already has its final
 // outcome (one round trip; the worker's redelivery check).
 func (s *OutcomeStore) IsFinal(ctx context.Context, id, campaign string) (bool, error) {

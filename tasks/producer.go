@@ -78,6 +78,17 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (E
 			}
 		}
 	}
+	if j.IdempotencyKey != "" {
+		// The id of a job with an idempotency key does not depend on its
+		// campaign: the same key in another campaign is the same job.
+		if c, ok, err := p.Outcomes.campaignOf(ctx, id); err != nil {
+			return EnqueueResult{}, err
+		} else if ok && c != j.Campaign {
+			res.Status, res.DuplicateOf = StatusDuplicate, id
+			res.Reason = fmt.Sprintf("idempotency key %q was already used (campaign %q)", j.IdempotencyKey, c)
+			return res, nil
+		}
+	}
 	created, err := p.Outcomes.Accept(ctx, id, j)
 	if err != nil {
 		return EnqueueResult{}, err
@@ -108,6 +119,9 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (E
 	}
 	if _, err := p.Client.EnqueueContext(ctx, task, opts...); err != nil {
 		if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+			if created {
+				_ = p.Outcomes.rollback(context.WithoutCancel(ctx), id, j)
+			}
 			res.Status, res.DuplicateOf, res.Reason = StatusDuplicate, id, "the same job is already queued"
 			return res, nil
 		}

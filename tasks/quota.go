@@ -150,7 +150,7 @@ func (r *run) waitSlot(ctx context.Context, key ratelimit.Key) error {
 // its slot. All these keys carry the seller's hash tag: one Cluster slot.
 func (r *run) release(ctx context.Context) {
 	keys := r.h.Limiter.RecordKeys(r.held, r.id)
-	if r.guarded {
+	if r.guarded && (!r.sendAttempted || r.sendRefused || r.settled) {
 		keys = append(keys, guardKey(r.h.Outcomes.prefix, r.job.SellerID, r.id))
 		r.guarded = false
 	}

@@ -15,7 +15,8 @@ type ServerOptions struct {
 	// Concurrency is the number of jobs processed at once; default 100.
 	Concurrency int
 	// ShutdownTimeout is how long running jobs may finish on shutdown;
-	// default 30 s (above the longest send).
+	// default 65 s (above the SP-API client's 60 s exchange timeout, so a
+	// send in flight is not cut off and left unconfirmed).
 	ShutdownTimeout time.Duration
 	// Backoff is the transient-error schedule; zero means DefaultBackoff.
 	Backoff Backoff
@@ -32,7 +33,7 @@ func NewServer(rdb redis.UniversalClient, o ServerOptions) *asynq.Server {
 		o.Concurrency = 100
 	}
 	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = 30 * time.Second
+		o.ShutdownTimeout = 65 * time.Second
 	}
 	if o.Backoff.Base <= 0 {
 		o.Backoff = DefaultBackoff

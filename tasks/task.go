@@ -30,6 +30,14 @@ func Queues() map[string]int { return map[string]int{QueueTransactional: 10, Que
 // Waiting for quota or a 429 never spends an attempt.
 const DefaultMaxAttempts = 8
 
+// asynqMaxRetry is far above DefaultMaxAttempts: asynq archives a task
+// (without calling the handler again) once its failures reach MaxRetry,
+// counting crashes, timeouts and Redis errors as failures, and even a
+// quota wait is archived at that point. spmsg ends a job itself (as
+// failed) when its transient attempts are spent, so asynq must never get
+// there first and leave a job without an outcome.
+const asynqMaxRetry = 10_000
+
 // DefaultTaskTimeout bounds one attempt of a job.
 const DefaultTaskTimeout = 3 * time.Minute
 
@@ -43,9 +51,7 @@ func QueueFor(j *Job) string {
 
 // NewTask builds the asynq task for a job: its deterministic id as TaskID
 // (a live duplicate is refused by asynq), its queue, not_before as
-// ProcessAt, and the retry budget. asynq's MaxRetry is one more than the
-// transient budget so that a quota wait on the last attempt can never make
-// asynq archive a job without a recorded outcome.
+// ProcessAt, and a MaxRetry asynq never reaches (see asynqMaxRetry).
 func NewTask(j *Job) (*asynq.Task, error) {
 	b, err := j.Encode()
 	if err != nil {
@@ -54,7 +60,7 @@ func NewTask(j *Job) (*asynq.Task, error) {
 	opts := []asynq.Option{
 		asynq.TaskID(j.ID()),
 		asynq.Queue(QueueFor(j)),
-		asynq.MaxRetry(DefaultMaxAttempts + 1),
+		asynq.MaxRetry(asynqMaxRetry),
 		asynq.Timeout(DefaultTaskTimeout),
 	}
 	if j.NotBefore != nil && j.NotBefore.After(time.Now()) {

@@ -82,7 +82,7 @@ func parseFlags(args []string, getenv cli.Getenv, stderr io.Writer) (Config, err
 	cli.StringVar(fs, &c.MetricsAddr, "metrics-addr", "METRICS_ADDR", "127.0.0.1:9090", getenv, "address for /metrics and /healthz; empty disables")
 	cli.StringVar(fs, &c.LogFormat, "log-format", "LOG_FORMAT", "text", getenv, "log format: text or json")
 	cli.StringVar(fs, &c.LogLevel, "log-level", "LOG_LEVEL", "info", getenv, "log level: debug, info, warn, error")
-	cli.DurationVar(fs, &c.ShutdownTimeout, "shutdown-timeout", "WORKER_SHUTDOWN_TIMEOUT", 30*time.Second, getenv, "how long running jobs may finish after SIGTERM", &bad)
+	cli.DurationVar(fs, &c.ShutdownTimeout, "shutdown-timeout", "WORKER_SHUTDOWN_TIMEOUT", 65*time.Second, getenv, "how long running jobs may finish after SIGTERM", &bad)
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: embedded Redis (unless REDIS_URL is set) and the local SP-API sandbox")
 	fs.BoolVar(&c.Demo, "demo", false, "with --dev: enqueue a sample campaign, show progress, print a summary and exit")
 	fs.StringVar(&c.DevRedis, "dev-redis", "auto", "with --dev and no REDIS_URL: auto (redis-server from PATH, else embedded miniredis), redis-server or miniredis")
