@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -245,10 +244,10 @@ func (l *Limiter) ReserveAllWith(ctx context.Context, keys []Key, class Class, j
 				}
 				return nil
 			})
-			if err != nil && !strings.HasPrefix(err.Error(), "NOSCRIPT") && firstScriptErr(cmds, len(calls)) == nil {
+			if err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") && firstScriptErr(cmds, len(calls)) == nil {
 				err = nil // only the caller's own commands failed (e.g. redis.Nil); they read their results
 			}
-			if err == nil || !strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
 				break
 			}
 			// Not cached on the server yet (or it restarted): load, retry.

@@ -18,6 +18,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/spmsg/spmsg/internal/testkit"
+
 	"github.com/spmsg/spmsg/spapi"
 )
 
@@ -164,23 +166,8 @@ func (s *scripted) requests() []recorded {
 	return append([]recorded(nil), s.reqs...)
 }
 
-// lockedBuffer is a goroutine-safe log sink.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer is a goroutine-safe buffer for output the test reads.
+type lockedBuffer = testkit.Buffer
 
 func debugLogger() (*slog.Logger, *lockedBuffer) {
 	buf := &lockedBuffer{}

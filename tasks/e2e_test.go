@@ -190,7 +190,7 @@ func TestInterruptedSendIsNotRepeated(t *testing.T) {
 	dead := job(sellerNA, "111-0000000-0000600", "confirmOrderDetails", "Which size?")
 	deadID := dead.ID()
 	mark := func(id string, at time.Time) {
-		require.NoError(t, s.rdb.Set(ctx, "spmsg:{"+sellerNA+"}:sending:"+id,
+		require.NoError(t, s.rdb.Set(ctx, "spmsg:{c:}:sending:"+id,
 			fmt.Sprintf("otherattempt|%d", at.UnixMicro()), time.Hour).Err())
 	}
 	mark(deadID, now.Add(-5*time.Minute))

@@ -36,11 +36,16 @@ const (
 	guardAcquired guardState = iota + 1
 	guardBusy
 	guardExpired
+	guardFinal // the job already has its final outcome
 )
 
-// guardLua: KEYS[1] the mark; ARGV[1] nonce; ARGV[2] stale µs; ARGV[3] TTL ms.
-// Returns {state, age µs}: 1 acquired, 2 busy, 3 stale.
+// guardLua: KEYS[1] the mark, KEYS[2] the job's outcome record (the same
+// slot: both carry the job's campaign tag); ARGV[1] nonce; ARGV[2] stale
+// µs; ARGV[3] TTL ms. Returns {state, age µs}: 1 acquired, 2 busy, 3
+// stale, 4 final. Checking the record in the same script closes the race
+// with an attempt that records its outcome and then drops its mark.
 var guardLua = redis.NewScript(`
+if redis.call('HGET', KEYS[2], 'state') == 'final' then return {4, 0} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local v = redis.call('GET', KEYS[1])
@@ -56,8 +61,9 @@ if now - at > tonumber(ARGV[2]) then return {3, now - at} end
 return {2, now - at}
 `)
 
-func guardKey(prefix, seller, jobID string) string {
-	return prefix + ":{" + seller + "}:sending:" + jobID
+// guardKey is the job's send mark, beside its outcome record.
+func (s *OutcomeStore) guardKey(campaign, id string) string {
+	return s.tag(campaign) + ":sending:" + id
 }
 
 // acquireGuard marks the job as being sent by this attempt.
@@ -67,7 +73,8 @@ func (r *run) acquireGuard(ctx context.Context) (guardState, time.Duration, erro
 		_, _ = rand.Read(b[:])
 		r.nonce = hex.EncodeToString(b[:])
 	}
-	res, err := guardLua.Run(ctx, r.h.Outcomes.rdb, []string{guardKey(r.h.Outcomes.prefix, r.job.SellerID, r.id)},
+	o := r.h.Outcomes
+	res, err := guardLua.Run(ctx, o.rdb, []string{o.guardKey(r.job.Campaign, r.id), o.jobKey(r.job.Campaign, r.id)},
 		r.nonce, guardStale.Microseconds(), guardTTL.Milliseconds()).Int64Slice()
 	if err != nil {
 		return 0, 0, fmt.Errorf("send guard: %w", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -49,7 +50,8 @@ type Handler struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 
-	schemas schemaCache
+	schemas  schemaCache
+	observed sync.Map // ratelimit.Key -> observation
 }
 
 // ProcessTask implements asynq.Handler.
@@ -178,6 +180,8 @@ func (r *run) settlePriorAttempt(ctx context.Context) (done bool, err error) {
 	case st == guardAcquired:
 		r.release(ctx) // no earlier attempt was sending: drop the mark again
 		return false, nil
+	case st == guardFinal:
+		return true, nil // an earlier attempt ended the job
 	case st == guardBusy:
 		return true, r.deferFor(max(guardStale-age, time.Second), "send_in_progress")
 	}
@@ -222,7 +226,7 @@ func (r *run) process(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := (Validation{Sellers: h.Sellers, Now: h.Now}).Validate(j); err != nil {
+	if err := (Validation{Sellers: h.Sellers}).Validate(j); err != nil {
 		if done, err := r.settlePriorAttempt(ctx); done || err != nil {
 			return err
 		}
@@ -291,7 +295,7 @@ func (r *run) checkAndSend(ctx context.Context, keys []ledger.Key, actionsKey, s
 	h.Metrics.call(spapi.OpGetMessagingActionsForOrder, t0, resp, err)
 	r.observe(ctx, actionsKey, resp, err)
 	if err != nil {
-		return r.amazonError(ctx, "availability", actionsKey, err, nil)
+		return r.amazonError(ctx, "availability", actionsKey, err)
 	}
 	action, ok := acts.Find(r.typ)
 	if !ok {
@@ -362,16 +366,13 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 	case st == guardBusy:
 		r.releaseLedger(ctx, keys)
 		return r.deferFor(max(guardStale-age, time.Second), "send_in_progress")
+	case st == guardFinal:
+		// Another attempt finished the job after the redelivery check.
+		r.releaseLedger(ctx, keys)
+		return nil
 	case st == guardExpired:
 		// An earlier attempt died after it may have sent.
 		return r.inDoubt(ctx, keys, "an earlier attempt of this job was interrupted while sending", nil)
-	}
-	// Another attempt may have finished the job between the redelivery
-	// check and this mark (it records its outcome before it drops its
-	// mark, so looking again now is enough).
-	if final, err := h.Outcomes.IsFinal(ctx, r.id, j.Campaign); err != nil || final {
-		r.releaseLedger(ctx, keys)
-		return err
 	}
 	// (process's deferred release removes the mark with the slots, after
 	// the outcome is recorded.)
@@ -406,7 +407,7 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 			return rerr
 		}
 	}
-	return r.amazonError(ctx, "send", sendKey, err, nil)
+	return r.amazonError(ctx, "send", sendKey, err)
 }
 
 // releaseLedger gives the job's ledger claims back (nothing was sent).
@@ -469,7 +470,7 @@ func (r *run) inDoubt(ctx context.Context, keys []ledger.Key, why string, cause 
 // amazonError classifies an SP-API error: 429 waits without spending an
 // attempt, 5xx and network errors before the wire retry with back-off,
 // an unavailable type is skipped, everything else fails for good.
-func (r *run) amazonError(ctx context.Context, step string, key ratelimit.Key, err error, _ []ledger.Key) error {
+func (r *run) amazonError(ctx context.Context, step string, key ratelimit.Key, err error) error {
 	switch {
 	case spapi.IsThrottled(err):
 		_ = r.h.Limiter.Throttled(ctx, key)

@@ -253,16 +253,6 @@ func (s *OutcomeStore) campaignOf(ctx context.Context, id string) (string, bool,
 	return c, err == nil, err
 }
 
-// IsFinal reports whether a job of a known campaign already has its final
-// outcome (one round trip; the worker's redelivery check).
-func (s *OutcomeStore) IsFinal(ctx context.Context, id, campaign string) (bool, error) {
-	st, err := s.rdb.HGet(ctx, s.jobKey(campaign, id), "state").Result()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
-	}
-	return st == "final", err
-}
-
 // Get returns a job's record.
 func (s *OutcomeStore) Get(ctx context.Context, id string) (*Record, error) {
 	campaign, err := s.rdb.Get(ctx, s.refKey(id)).Result()
@@ -335,4 +325,4 @@ func (s *OutcomeStore) Campaign(ctx context.Context, name string, maxProblems in
 	return rep, nil
 }
 
-func isNoScript(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") }
+func isNoScript(err error) bool { return redis.HasErrorPrefix(err, "NOSCRIPT") }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -140,9 +139,6 @@ func describeKey(k ledger.Key) string {
 	}
 	return k.Type + " for order " + k.Order
 }
-
-// ProcessAtOption schedules a job for t (used by batch pacing).
-func ProcessAtOption(t time.Time) asynq.Option { return asynq.ProcessAt(t) }
 
 // NewProducer returns a Producer on a Redis client, validating against the
 // given sellers (the same sellers file the workers use).

@@ -36,11 +36,9 @@ func LimitOverride(s *Sellers) func(ratelimit.Key) (ratelimit.Limit, bool) {
 }
 
 // limit is the rate plan in force for a seller's operation (for back-off
-// arithmetic; reservations apply it inside the limiter).
+// arithmetic; reservations apply it inside the limiter): the limiter's
+// override (the sellers file), else the observed rate, else the default.
 func (r *run) limit(ctx context.Context, key ratelimit.Key) ratelimit.Limit {
-	if o, ok := r.h.Sellers.override(key.Seller, key.Operation); ok {
-		return ratelimit.Limit{Rate: o.Rate, Burst: o.Burst}
-	}
 	lim, err := r.h.Limiter.Effective(ctx, key, defaultLimit(key.Operation))
 	if err != nil {
 		return defaultLimit(key.Operation)
@@ -144,23 +142,32 @@ func (r *run) waitSlot(ctx context.Context, key ratelimit.Key) error {
 	return sleep(ctx, wait)
 }
 
-// release drops, in one command, the job's reservation records (its slots
-// are used or abandoned) and its send mark (its outcome is recorded, or the
-// send definitely did not happen). Not called when the job is deferred to
-// its slot. All these keys carry the seller's hash tag: one Cluster slot.
+// release drops the job's reservation records (its slots are used or
+// abandoned) and its send mark (its outcome is recorded, or the send
+// definitely did not happen), in one round trip. Not called when the job
+// is deferred to its slot. The records share the seller's hash tag, the
+// mark the campaign's.
 func (r *run) release(ctx context.Context) {
-	keys := r.h.Limiter.RecordKeys(r.held, r.id)
-	if r.guarded && (!r.sendAttempted || r.sendRefused || r.settled) {
-		keys = append(keys, guardKey(r.h.Outcomes.prefix, r.job.SellerID, r.id))
+	records := r.h.Limiter.RecordKeys(r.held, r.id)
+	dropMark := r.guarded && (!r.sendAttempted || r.sendRefused || r.settled)
+	r.held = nil
+	if dropMark {
 		r.guarded = false
 	}
-	r.held = nil
-	if len(keys) == 0 {
+	if len(records) == 0 && !dropMark {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = r.h.Outcomes.rdb.Del(ctx, keys...).Err()
+	_, _ = r.h.Outcomes.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if len(records) > 0 {
+			p.Del(ctx, records...)
+		}
+		if dropMark {
+			p.Del(ctx, r.h.Outcomes.guardKey(r.job.Campaign, r.id))
+		}
+		return nil
+	})
 }
 
 // observe adapts the limiter to the x-amzn-RateLimit-Limit header, which
@@ -180,7 +187,27 @@ func (r *run) observe(ctx context.Context, key ratelimit.Key, resp *spapi.Respon
 	if _, overridden := r.h.Sellers.override(key.Seller, key.Operation); overridden {
 		return
 	}
-	_ = r.h.Limiter.Observe(ctx, key, rate)
+	// Amazon repeats the header on every answer; tell the limiter (a Redis
+	// round trip) only when the rate changes, or again after a while in
+	// case its state expired.
+	now := time.Now()
+	if v, ok := r.h.observed.Load(key); ok {
+		if o := v.(observation); o.rate == rate && now.Sub(o.at) < observeRefresh {
+			return
+		}
+	}
+	if r.h.Limiter.Observe(ctx, key, rate) == nil {
+		r.h.observed.Store(key, observation{rate: rate, at: now})
+	}
+}
+
+// observeRefresh is how long a reported rate is trusted to be stored.
+const observeRefresh = time.Minute
+
+// observation is the last rate a worker passed to the limiter for a key.
+type observation struct {
+	rate float64
+	at   time.Time
 }
 
 // NewLimiter returns the shared limiter with the sellers file's overrides.

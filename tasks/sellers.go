@@ -154,24 +154,9 @@ func (s *Sellers) override(sellerID, operation string) (Rate, bool) {
 // Limit returns the rate plan for a seller and operation: the seller's
 // override for the operation, else for its group, else Amazon's default.
 func (s *Sellers) Limit(sellerID, operation string) Rate {
-	def := Rate{Rate: spapi.MessagingRate, Burst: spapi.MessagingBurst}
-	group := "messaging"
-	if operation == spapi.OpCreateUploadDestinationForResource {
-		def = Rate{Rate: spapi.UploadsRate, Burst: spapi.UploadsBurst}
-		group = "uploads"
-	}
-	if s == nil {
-		return def
-	}
-	c, ok := s.Get(sellerID)
-	if !ok {
-		return def
-	}
-	if r, ok := c.Rates[operation]; ok {
+	if r, ok := s.override(sellerID, operation); ok {
 		return r
 	}
-	if r, ok := c.Rates[group]; ok {
-		return r
-	}
-	return def
+	d := defaultLimit(operation)
+	return Rate{Rate: d.Rate, Burst: d.Burst}
 }

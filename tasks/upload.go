@@ -48,7 +48,7 @@ func (r *run) uploadAll(ctx context.Context, sendKey ratelimit.Key) ([]spapi.Att
 				// Creating a destination twice is harmless: retry.
 				return nil, r.transient(ctx, "upload_destination", err)
 			}
-			return nil, r.amazonError(ctx, "upload_destination", upKey, err, nil)
+			return nil, r.amazonError(ctx, "upload_destination", upKey, err)
 		}
 		t0 = time.Now()
 		err = h.Amazon.Upload(ctx, dest, p.Body(), p.Size)

@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/spmsg/spmsg/spapi"
@@ -47,8 +46,6 @@ type Validation struct {
 	Sellers SellerDirectory
 	// CheckAttachment, when set, is called for each attachment source.
 	CheckAttachment AttachmentChecker
-	// Now is used for the deadline check; default time.Now.
-	Now func() time.Time
 }
 
 var orderIDRE = regexp.MustCompile(`^\d{3}-\d{7}-\d{7}$`)

@@ -112,7 +112,7 @@ func runBatch(ctx context.Context, args []string, getenv cli.Getenv, stdin io.Re
 }
 
 func (o *batchOpts) run(ctx context.Context, path string, stdin io.Reader, stdout, stderr io.Writer) error {
-	src, err := openInput(path, stdin, o.format, o.strict)
+	src, err := openInput(path, stdin, o.format)
 	if err != nil {
 		return err
 	}
@@ -318,7 +318,7 @@ type input struct {
 	defaultCampaign string
 }
 
-func openInput(path string, stdin io.Reader, format string, needRewind bool) (*input, error) {
+func openInput(path string, stdin io.Reader, format string) (*input, error) {
 	in := &input{format: strings.ToLower(format)}
 	if path == "-" {
 		// Spool stdin so --strict can read it twice and the format can be
@@ -371,7 +371,6 @@ func openInput(path string, stdin io.Reader, format string, needRewind bool) (*i
 	if in.format != "jsonl" && in.format != "csv" {
 		return nil, usageErr("--format %q: want jsonl or csv", format)
 	}
-	_ = needRewind
 	return in, nil
 }
 

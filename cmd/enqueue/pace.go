@@ -98,6 +98,12 @@ func (p *pacer) plan(ctx context.Context, seller, op string) ratelimit.Limit {
 	return lim
 }
 
+// advanceCursor moves a pacing cursor forward only (another batch may be
+// further out). KEYS[1] cursor; ARGV[1] new value (unix ns); ARGV[2] TTL ms.
+var advanceCursor = redis.NewScript(`local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return 1`)
+
 // save stores each seller's cursor so the next batch starts after this one.
 func (p *pacer) save(ctx context.Context) error {
 	for seller, c := range p.cursors {
@@ -105,11 +111,7 @@ func (p *pacer) save(ctx context.Context) error {
 		if ttl <= time.Hour {
 			continue
 		}
-		// Only move the cursor forward (another batch may be further out).
-		script := redis.NewScript(`local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
-return 1`)
-		if err := script.Run(ctx, p.rdb, []string{paceKey(seller)}, c.next.UnixNano(), ttl.Milliseconds()).Err(); err != nil {
+		if err := advanceCursor.Run(ctx, p.rdb, []string{paceKey(seller)}, c.next.UnixNano(), ttl.Milliseconds()).Err(); err != nil {
 			return fmt.Errorf("save pacing cursor: %w", err)
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -19,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/spmsg/spmsg/internal/testkit"
+
 	"github.com/spmsg/spmsg/attachstore"
 	"github.com/spmsg/spmsg/internal/redistest"
 	"github.com/spmsg/spmsg/ledger"
@@ -30,23 +31,8 @@ import (
 
 const serveToken = "serve-test-token-0123456789"
 
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a goroutine-safe buffer for output the test reads.
+type syncBuffer = testkit.Buffer
 
 // server is a running `enqueue serve`.
 type server struct {

@@ -55,7 +55,7 @@ func (d *devEnv) close() {
 // local SP-API sandbox and a worker wired to them. With --demo it runs a
 // sample campaign and exits; otherwise it serves until interrupted. It
 // changes nothing but the wiring: the worker is the production one.
-func runDev(ctx context.Context, cfg Config, getenv cli.Getenv, stdout, stderr io.Writer) error {
+func runDev(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	d := &devEnv{}
 	defer d.close()
 	var err error

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,8 +25,6 @@ import (
 	"github.com/spmsg/spmsg/tasks"
 )
 
-var errHelp = flag.ErrHelp
-
 // worker is a running worker process: its asynq server and HTTP endpoints.
 type worker struct {
 	cfg      Config
@@ -49,7 +46,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		return err
 	}
 	if cfg.Dev {
-		return runDev(ctx, cfg, getenv, stdout, stderr)
+		return runDev(ctx, cfg, stdout, stderr)
 	}
 	sellers, err := loadSellers(cfg)
 	if err != nil {
