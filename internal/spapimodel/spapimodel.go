@@ -33,9 +33,10 @@ var modelFS embed.FS
 
 // Model files embedded in this package.
 const (
-	MessagingModel    = "messaging.json"
-	MessagingOldModel = "messaging_pre-2025-08_with-removed-ops.json"
-	UploadsModel      = "uploads_2020-11-01.json"
+	MessagingModel     = "messaging.json"
+	MessagingOldModel  = "messaging_pre-2025-08_with-removed-ops.json"
+	UploadsModel       = "uploads_2020-11-01.json"
+	SolicitationsModel = "solicitations.json"
 )
 
 // Route is one operation of a model that a request matched.
@@ -67,11 +68,11 @@ type Validator struct {
 
 // New loads the embedded models: the current Messaging model, the two
 // removed operations (createNegativeFeedbackRemoval, CreateAmazonMotors) from
-// the pre-2025-08 model, and the Uploads model.
+// the pre-2025-08 model, the Uploads model and the Solicitations model.
 func New() (*Validator, error) {
 	v := &Validator{}
 	current := map[string]bool{}
-	for _, f := range []string{MessagingModel, UploadsModel, MessagingOldModel} {
+	for _, f := range []string{MessagingModel, UploadsModel, SolicitationsModel, MessagingOldModel} {
 		doc, err := load(f)
 		if err != nil {
 			return nil, err
