@@ -28,6 +28,18 @@ type Amazon interface {
 
 var _ Amazon = (*spapi.Client)(nil)
 
+// Durability confirms that the writes Redis has already acknowledged are
+// durable: on disk (appendfsync always, or WAITAOF) and on the replicas the
+// deployment has. Confirm returns an error when that cannot be confirmed in
+// time; the caller must then not act on those writes.
+type Durability interface {
+	Confirm(ctx context.Context) error
+}
+
+// DefaultMaxAge is how long a job without a deadline may wait to be sent
+// before it ends expired.
+const DefaultMaxAge = 7 * 24 * time.Hour
+
 // Handler processes message jobs: availability, schema and policy checks,
 // attachments, rate limits, the dedup ledger, the send, and one final
 // outcome per job. Every field but Metrics and Logger is required.
@@ -49,6 +61,20 @@ type Handler struct {
 	StaleClaim time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+
+	// Durable confirms, after a send's ledger claim and send mark are
+	// written and before the send, that Redis has them on disk (and on its
+	// replicas). A send that cannot be confirmed is not made; the job is
+	// deferred. nil sends without confirmation (--dev, or a deployment
+	// that accepted the risk).
+	Durable Durability
+	// ResendAfter5xx retries a send that Amazon answered with a 5xx
+	// instead of ending it unconfirmed. Amazon may have processed such a
+	// send, so the buyer can get the message twice. Off by default.
+	ResendAfter5xx bool
+	// MaxAge ends a job that has no deadline as expired once it is this
+	// old (from enqueue). Default DefaultMaxAge.
+	MaxAge time.Duration
 
 	schemas  schemaCache
 	observed sync.Map // ratelimit.Key -> observation

@@ -31,6 +31,12 @@ type Job struct {
 	IdempotencyKey string       `json:"idempotency_key,omitempty"`
 	NotBefore      *time.Time   `json:"not_before,omitempty"`
 	Deadline       *time.Time   `json:"deadline,omitempty"`
+
+	// AutoCampaign is set by a producer that chose Campaign itself (batch's
+	// file name) rather than the user: such a campaign labels the job's
+	// reports but is not part of its id, so the same rows from a renamed
+	// file or another day's stdin are duplicates. Not part of the payload.
+	AutoCampaign bool `json:"-"`
 }
 
 // Attachment references a file for a job: Source is a path in the attachment
