@@ -2,6 +2,8 @@ package tasks
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -105,18 +107,29 @@ func (s *OutcomeStore) jobKey(campaign, id string) string {
 }
 func (s *OutcomeStore) refKey(id string) string { return s.prefix + ":jobref:" + id }
 
-// acceptScript records an accepted job unless it is on record already.
-// KEYS[1] job hash, KEYS[2] campaign hash. ARGV[1] retention seconds, then
-// field/value pairs. Returns 1 when created, 0 when it existed.
+// sellersKey is the set of sellers with jobs in a campaign.
+func (s *OutcomeStore) sellersKey(campaign string) string { return s.tag(campaign) + ":sellers" }
+
+// acceptScript records an accepted job unless it is on record already,
+// and adds its seller to the campaign's sellers (which GET
+// /v1/campaigns/{name} checks a seller-bound token against). KEYS[1] job
+// hash, KEYS[2] campaign hash, KEYS[3] campaign sellers set. ARGV[1]
+// retention seconds, ARGV[2] seller id, then field/value pairs (the job's
+// message digest among them). Returns {1, ""} when created, {0, digest}
+// when the job existed ("" for a record written before digests were kept).
 var acceptScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0, redis.call('HGET', KEYS[1], 'digest') or ''}
+end
 local ttl = tonumber(ARGV[1])
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
 redis.call('HSET', KEYS[1], 'state', 'pending')
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('HINCRBY', KEYS[2], 'total', 1)
 redis.call('EXPIRE', KEYS[2], ttl)
-return 1
+redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('EXPIRE', KEYS[3], ttl)
+return {1, ''}
 `)
 
 // finishScript sets a job's final outcome exactly once and counts it.
@@ -149,40 +162,103 @@ func (s *OutcomeStore) ttlSeconds() int64 { return int64(s.retention / time.Seco
 // Accept records a newly enqueued job as pending. created is false when the
 // job is already on record (pending or final): a duplicate.
 func (s *OutcomeStore) Accept(ctx context.Context, id string, j *Job) (created bool, err error) {
+	created, _, err = s.accept(ctx, id, j)
+	return created, err
+}
+
+// accept is Accept, also returning the digest of the message the job was
+// first recorded with when it was on record already ("" when created, or
+// for a record kept before digests were).
+func (s *OutcomeStore) accept(ctx context.Context, id string, j *Job) (created bool, digest string, err error) {
 	if !s.loaded.Load() {
 		if err := acceptScript.Load(ctx, s.rdb).Err(); err != nil {
-			return false, fmt.Errorf("record job %s: %w", id, err)
+			return false, "", fmt.Errorf("record job %s: %w", id, err)
 		}
 		s.loaded.Store(true)
 	}
-	args := []any{s.ttlSeconds(),
+	args := []any{s.ttlSeconds(), j.SellerID,
 		"id", id, "seller_id", j.SellerID, "order_id", j.OrderID, "type", canonicalType(j.Type),
-		"campaign", j.Campaign, "enqueued_at", s.now().UTC().Format(time.RFC3339Nano)}
-	// One round trip: the record (atomic with the campaign count) and the
-	// id -> campaign pointer, which lives in another slot.
+		"campaign", j.Campaign, "enqueued_at", s.now().UTC().Format(time.RFC3339Nano), "digest", messageDigest(j)}
+	keys := []string{s.jobKey(j.Campaign, id), s.tag(j.Campaign) + ":campaign", s.sellersKey(j.Campaign)}
+	// One round trip: the record (atomic with the campaign count and
+	// sellers) and the id -> campaign pointer, which lives in another slot.
 	var accept *redis.Cmd
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		accept = acceptScript.EvalSha(ctx, p, []string{s.jobKey(j.Campaign, id), s.tag(j.Campaign) + ":campaign"}, args...)
+		accept = acceptScript.EvalSha(ctx, p, keys, args...)
 		p.Set(ctx, s.refKey(id), j.Campaign, s.retention)
 		return nil
 	})
 	if err != nil && !isNoScript(err) {
-		return false, fmt.Errorf("record job %s: %w", id, err)
+		return false, "", fmt.Errorf("record job %s: %w", id, err)
 	}
 	if err != nil {
 		// The server lost its script cache (a restart): run unpipelined,
 		// which loads the script again.
 		s.loaded.Store(false)
-		accept = acceptScript.Run(ctx, s.rdb, []string{s.jobKey(j.Campaign, id), s.tag(j.Campaign) + ":campaign"}, args...)
+		accept = acceptScript.Run(ctx, s.rdb, keys, args...)
 		if err := s.rdb.Set(ctx, s.refKey(id), j.Campaign, s.retention).Err(); err != nil {
-			return false, fmt.Errorf("record job %s: %w", id, err)
+			return false, "", fmt.Errorf("record job %s: %w", id, err)
 		}
 	}
-	n, err := accept.Int()
+	reply, err := accept.Slice()
 	if err != nil {
-		return false, fmt.Errorf("record job %s: %w", id, err)
+		return false, "", fmt.Errorf("record job %s: %w", id, err)
 	}
-	return n == 1, nil
+	if len(reply) != 2 {
+		return false, "", fmt.Errorf("record job %s: unexpected script reply %v", id, reply)
+	}
+	n, _ := reply[0].(int64)
+	digest, _ = reply[1].(string)
+	return n == 1, digest, nil
+}
+
+// messageDigest is the digest of a job's message: what is sent, to whom,
+// for which order (the content fields of Job.ID, without the campaign).
+// Scheduling (campaign, not_before, deadline, delivery dates) is left out:
+// a retried request paced anew, or re-run from a renamed batch file, is the
+// same message. A later job with the same idempotency key and another
+// digest is a conflict, not a duplicate.
+func messageDigest(j *Job) string {
+	h := sha256.New()
+	field := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
+	for _, s := range []string{"msg1", j.SellerID, j.MarketplaceID, j.OrderID, canonicalType(j.Type), j.Text} {
+		field(s)
+	}
+	field(strconv.Itoa(len(j.Attachments)))
+	for _, a := range j.Attachments {
+		field(a.Source)
+		field(a.FileName)
+	}
+	for _, t := range []*time.Time{j.CoverageStart, j.CoverageEnd} {
+		if t != nil {
+			field(strconv.FormatInt(t.UnixNano(), 10))
+		} else {
+			field("-")
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// digestOf returns the message digest a job was recorded with, under the
+// given campaign ("" when it has none or is not on record).
+func (s *OutcomeStore) digestOf(ctx context.Context, campaign, id string) (string, error) {
+	d, err := s.rdb.HGet(ctx, s.jobKey(campaign, id), "digest").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return d, err
+}
+
+// CampaignSellers returns the sellers that have jobs recorded in a
+// campaign, sorted; none for a campaign nothing was recorded for (or
+// whose jobs were all recorded before the sellers were kept).
+func (s *OutcomeStore) CampaignSellers(ctx context.Context, name string) ([]string, error) {
+	ids, err := s.rdb.SMembers(ctx, s.sellersKey(name)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read the sellers of campaign %q: %w", name, err)
+	}
+	sort.Strings(ids)
+	return ids, nil
 }
 
 // Finish records a job's final outcome. first is false when the job already

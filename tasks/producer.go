@@ -45,12 +45,20 @@ type EnqueueResult struct {
 	DuplicateOf string `json:"duplicate_of,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 	Queue       string `json:"queue,omitempty"`
+	// Conflict is set on a duplicate whose idempotency key was first used
+	// with a different message (another text, order, attachments...): the
+	// new message was NOT enqueued, and the first one stands. Reason says
+	// so. The HTTP API answers it 422; a caller should report it as an
+	// error rather than a harmless duplicate.
+	Conflict bool `json:"conflict,omitempty"`
 }
 
 // Enqueue validates j and puts it on the queue. A job that is already
 // queued, already finished (within the outcome retention), or already in
 // the ledger is reported as a duplicate, not an error. Invalid jobs return
-// a *ValidationError naming every bad field.
+// a *ValidationError naming every bad field. A job whose idempotency key
+// was first used with a different message (see EnqueueResult.Conflict) is
+// a duplicate with Conflict set.
 //
 // The job's record is created first (one round trip that also tells a
 // duplicate), then the asynq task. If the task cannot be enqueued the
@@ -73,6 +81,17 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (E
 			if ok && (e.State == ledger.StateSent || e.State == ledger.StateInDoubt) {
 				res.Status, res.DuplicateOf = StatusDuplicate, e.JobID
 				res.Reason = fmt.Sprintf("the ledger says %s already went (%s)", describeKey(k), e.State)
+				if k.IdempotencyKey != "" {
+					c, ok, err := p.Outcomes.campaignOf(ctx, id)
+					if err != nil {
+						return EnqueueResult{}, err
+					}
+					if ok {
+						if err := p.checkDigest(ctx, c, id, j, &res); err != nil {
+							return EnqueueResult{}, err
+						}
+					}
+				}
 				return res, nil
 			}
 		}
@@ -85,12 +104,20 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (E
 		} else if ok && c != j.Campaign {
 			res.Status, res.DuplicateOf = StatusDuplicate, id
 			res.Reason = fmt.Sprintf("idempotency key %q was already used (campaign %q)", j.IdempotencyKey, c)
+			if err := p.checkDigest(ctx, c, id, j, &res); err != nil {
+				return EnqueueResult{}, err
+			}
 			return res, nil
 		}
 	}
-	created, err := p.Outcomes.Accept(ctx, id, j)
+	created, digest, err := p.Outcomes.accept(ctx, id, j)
 	if err != nil {
 		return EnqueueResult{}, err
+	}
+	if !created && j.IdempotencyKey != "" && digest != "" && digest != messageDigest(j) {
+		res.Status, res.DuplicateOf = StatusDuplicate, id
+		res.Conflict, res.Reason = true, conflictReason(j)
+		return res, nil
 	}
 	if !created {
 		rec, err := p.Outcomes.Get(ctx, id)
@@ -131,6 +158,25 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (E
 	}
 	res.Status, res.DuplicateOf, res.Reason = StatusAccepted, "", ""
 	return res, nil
+}
+
+// checkDigest marks res, a duplicate by idempotency key, as a conflict
+// when the job on record under campaign was first enqueued with another
+// message. A record without a digest (kept before digests were) is no
+// conflict.
+func (p *Producer) checkDigest(ctx context.Context, campaign, id string, j *Job, res *EnqueueResult) error {
+	d, err := p.Outcomes.digestOf(ctx, campaign, id)
+	if err != nil {
+		return err
+	}
+	if d != "" && d != messageDigest(j) {
+		res.Conflict, res.Reason = true, conflictReason(j)
+	}
+	return nil
+}
+
+func conflictReason(j *Job) string {
+	return fmt.Sprintf("idempotency key %q was first used with a different message; the new message was not enqueued", j.IdempotencyKey)
 }
 
 func describeKey(k ledger.Key) string {
