@@ -29,7 +29,11 @@ func newFileStore(rawURL, dir string, o options) (*fileStore, error) {
 	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
 		return nil, configError(rawURL, "%s is not a directory", abs)
 	}
-	return &fileStore{dir: abs, s3: &s3Access{client: o.s3Client}}, nil
+	a, err := o.newS3Access()
+	if err != nil {
+		return nil, err
+	}
+	return &fileStore{dir: abs, s3: a}, nil
 }
 
 // rel resolves a path reference to a slash-separated path below the root.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path"
 	"strings"
 	"sync"
@@ -28,7 +29,10 @@ type s3Store struct {
 // newS3Store returns the store for s3://bucket/prefix, building its client
 // now (unless one was given) so that a bad AWS configuration shows at once.
 func newS3Store(ctx context.Context, bucket, prefix string, o options) (*s3Store, error) {
-	a := &s3Access{client: o.s3Client}
+	a, err := o.newS3Access(s3Prefix{bucket: bucket, prefix: prefix})
+	if err != nil {
+		return nil, err
+	}
 	if _, err := a.get(ctx); err != nil {
 		return nil, fmt.Errorf("ATTACHMENT_STORE \"s3://%s/%s\": %w", bucket, prefix, err)
 	}
@@ -107,10 +111,13 @@ func (s *s3Store) Put(ctx context.Context, name string, r io.Reader) (string, er
 
 // s3Access reads objects from S3 with a client that is built on first use
 // (or given). It is shared by both backends, since any store reads
-// s3://bucket/key references.
+// s3://bucket/key references, and it is where the allow-list is enforced:
+// every read of S3 goes through open or stat.
 type s3Access struct {
 	mu     sync.Mutex
 	client *s3.Client
+	allow  []s3Prefix
+	log    *slog.Logger
 }
 
 // get returns the client, building it from the default AWS configuration
@@ -149,32 +156,38 @@ func newDefaultS3Client(ctx context.Context) (*s3.Client, error) {
 
 // open streams the object at loc, which reference ref named.
 func (a *s3Access) open(ctx context.Context, ref string, loc s3Location) (io.ReadCloser, Info, error) {
+	if err := a.allowed(ref, loc); err != nil {
+		return nil, Info{}, err
+	}
 	client, err := a.get(ctx)
 	if err != nil {
-		return nil, Info{}, fmt.Errorf("attachment source %q: %w", ref, err)
+		return nil, Info{}, a.readError(ctx, ref, err)
 	}
 	out, err := client.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: aws.String(loc.bucket),
 		Key:    aws.String(loc.key),
 	})
 	if err != nil {
-		return nil, Info{}, s3Error(ref, err)
+		return nil, Info{}, a.s3Error(ctx, ref, err)
 	}
 	return out.Body, objectInfo(out.ContentLength, out.LastModified), nil
 }
 
 // stat describes the object at loc, which reference ref named.
 func (a *s3Access) stat(ctx context.Context, ref string, loc s3Location) (Info, error) {
+	if err := a.allowed(ref, loc); err != nil {
+		return Info{}, err
+	}
 	client, err := a.get(ctx)
 	if err != nil {
-		return Info{}, fmt.Errorf("attachment source %q: %w", ref, err)
+		return Info{}, a.readError(ctx, ref, err)
 	}
 	out, err := client.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: aws.String(loc.bucket),
 		Key:    aws.String(loc.key),
 	})
 	if err != nil {
-		return Info{}, s3Error(ref, err)
+		return Info{}, a.s3Error(ctx, ref, err)
 	}
 	return objectInfo(out.ContentLength, out.LastModified), nil
 }
@@ -188,9 +201,10 @@ func objectInfo(size *int64, modTime *time.Time) Info {
 	return info
 }
 
-// s3Error classifies an S3 error about ref: a missing key or bucket is
-// ErrNotFound.
-func s3Error(ref string, err error) error {
+// s3Error classifies an S3 error about ref, an allowed reference: a
+// missing key or bucket is ErrNotFound; anything else is a generic read
+// error. The S3 error itself is logged, never returned.
+func (a *s3Access) s3Error(ctx context.Context, ref string, err error) error {
 	var (
 		noKey    *types.NoSuchKey
 		noBucket *types.NoSuchBucket
@@ -200,8 +214,9 @@ func s3Error(ref string, err error) error {
 	switch {
 	case errors.As(err, &noKey), errors.As(err, &noBucket), errors.As(err, &noObject),
 		errors.As(err, &resp) && resp.HTTPStatusCode() == 404:
-		return notFound(ref, err)
+		a.log.DebugContext(ctx, "attachment store: S3 object not found", "source", ref, "error", err)
+		return notFound(ref, nil)
 	default:
-		return fmt.Errorf("attachment source %q: %w", ref, err)
+		return a.readError(ctx, ref, err)
 	}
 }

@@ -115,7 +115,7 @@ func TestS3NotFound(t *testing.T) {
 	f := startFakeS3(t, "attachments")
 	st, err := attachstore.Open(ctx, "s3://attachments", attachstore.WithS3Client(f.client))
 	require.NoError(t, err)
-	for _, ref := range []string{"missing.pdf", "s3://attachments/missing.pdf", "s3://no-such-bucket/x.pdf"} {
+	for _, ref := range []string{"missing.pdf", "s3://attachments/missing.pdf"} {
 		_, _, err := st.Open(ctx, ref)
 		require.ErrorIs(t, err, attachstore.ErrNotFound, ref)
 		assert.Contains(t, err.Error(), ref)
@@ -139,9 +139,10 @@ func TestS3Escapes(t *testing.T) {
 		_, err = st.Stat(ctx, ref)
 		require.ErrorIs(t, err, attachstore.ErrInvalidRef, ref)
 	}
-	// An explicit S3 reference may name any object.
-	got, _ := readRef(t, st, "s3://attachments/other/secret.txt")
-	assert.Equal(t, "secret", string(got))
+	// An explicit S3 reference outside the store's prefix is refused too
+	// (TestS3AllowList has the rest).
+	_, _, err = st.Open(ctx, "s3://attachments/other/secret.txt")
+	require.ErrorIs(t, err, attachstore.ErrOutsideAllowList)
 }
 
 func TestS3FromEnvironment(t *testing.T) {
@@ -170,8 +171,17 @@ func TestFileStoreReadsS3Refs(t *testing.T) {
 	f := startFakeS3(t, "shared")
 	f.putObject(t, "shared", "invoices/42.pdf", samplePDF())
 
-	t.Run("injected client", func(t *testing.T) {
+	t.Run("not allow-listed", func(t *testing.T) {
 		st, err := attachstore.Open(ctx, t.TempDir(), attachstore.WithS3Client(f.client))
+		require.NoError(t, err)
+		_, _, err = st.Open(ctx, "s3://shared/invoices/42.pdf")
+		require.ErrorIs(t, err, attachstore.ErrOutsideAllowList)
+		_, err = st.Stat(ctx, "s3://shared/invoices/42.pdf")
+		require.ErrorIs(t, err, attachstore.ErrOutsideAllowList)
+	})
+	t.Run("injected client", func(t *testing.T) {
+		st, err := attachstore.Open(ctx, t.TempDir(), attachstore.WithS3Client(f.client),
+			attachstore.WithS3Allow("s3://shared/invoices"))
 		require.NoError(t, err)
 		got, info := readRef(t, st, "s3://shared/invoices/42.pdf")
 		assert.Equal(t, samplePDF(), got)
@@ -179,7 +189,7 @@ func TestFileStoreReadsS3Refs(t *testing.T) {
 	})
 	t.Run("client from the environment", func(t *testing.T) {
 		useAWSEnv(t, f)
-		st, err := attachstore.Open(ctx, "file://"+t.TempDir())
+		st, err := attachstore.Open(ctx, "file://"+t.TempDir(), attachstore.WithS3Allow("s3://shared"))
 		require.NoError(t, err)
 		info, err := st.Stat(ctx, "s3://shared/invoices/42.pdf")
 		require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,22 @@ type Option func(*options)
 
 type options struct {
 	s3Client *s3.Client
+	s3Allow  []string
+	logger   *slog.Logger
+}
+
+// newS3Access returns the S3 reader for a store, allowed to read the
+// prefixes of the allow-list and own (the store's own objects, if any).
+func (o *options) newS3Access(own ...s3Prefix) (*s3Access, error) {
+	allow, err := parseS3Allow(o.s3Allow)
+	if err != nil {
+		return nil, err
+	}
+	log := o.logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &s3Access{client: o.s3Client, allow: append(own, allow...), log: log}, nil
 }
 
 // WithS3Client makes the store use c for every S3 access (an s3:// store and
@@ -57,7 +74,9 @@ func WithS3Client(c *s3.Client) Option {
 // Open returns the Store that rawURL (the value of ATTACHMENT_STORE)
 // describes; see the package documentation for the accepted forms. An S3
 // client is built from the default AWS configuration when the store is on
-// S3, and otherwise only when an s3:// reference is first read.
+// S3, and otherwise only when an s3:// reference is first read. s3://
+// references are read only inside the store's own bucket and prefix and
+// the places WithS3Allow adds.
 func Open(ctx context.Context, rawURL string, opts ...Option) (Store, error) {
 	var o options
 	for _, opt := range opts {
