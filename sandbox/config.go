@@ -72,8 +72,14 @@ type Config struct {
 	// UploadsRate is the default plan of createUploadDestinationForResource.
 	// Zero means 10 requests/s, burst 10.
 	UploadsRate Rate
+	// SolicitationsRate is the default plan of each Solicitations operation
+	// (getSolicitationActionsForOrder and
+	// createProductReviewAndSellerFeedbackSolicitation, a bucket each).
+	// Zero means 1 request/s, burst 5.
+	SolicitationsRate Rate
 	// Rates overrides the plan of single operations (by operationId, e.g.
-	// "sendInvoice") for every seller. Seller.Rates wins over it.
+	// "sendInvoice" or "createProductReviewAndSellerFeedbackSolicitation")
+	// for every seller. Seller.Rates wins over it.
 	Rates map[string]Rate
 
 	// Faults injects failures. The zero value injects none.
@@ -130,6 +136,53 @@ type Order struct {
 	// Locale is the buyer locale GetAttributes answers. Empty means the
 	// marketplace's usual locale.
 	Locale string `json:"locale,omitempty"`
+	// Delivery sets the order's delivery dates, which decide when a review
+	// may be requested. Nil leaves them as they are: by default every order
+	// was delivered DefaultDeliveryAge before the sandbox was created.
+	Delivery *Delivery `json:"delivery,omitempty"`
+}
+
+// Delivery is an order's delivery date range, as Amazon's order data gives
+// it (EarliestDeliveryDate, LatestDeliveryDate). A review request
+// (productReviewAndSellerFeedback) is possible from ReviewWindowStart
+// after Earliest to ReviewWindowEnd after Latest, both ends included.
+type Delivery struct {
+	// Earliest is the earliest delivery date.
+	Earliest time.Time `json:"earliest"`
+	// Latest is the latest delivery date. Zero means Earliest.
+	Latest time.Time `json:"latest,omitempty"`
+}
+
+// Amazon's review-request window and the sandbox's default delivery date.
+const (
+	// ReviewWindowStart is how long after the earliest delivery date a
+	// review may first be requested.
+	ReviewWindowStart = 5 * 24 * time.Hour
+	// ReviewWindowEnd is how long after the latest delivery date a review
+	// may last be requested.
+	ReviewWindowEnd = 30 * 24 * time.Hour
+	// DefaultDeliveryAge is how long before New an order without
+	// configured delivery dates was delivered (so it is inside the window).
+	DefaultDeliveryAge = 10 * 24 * time.Hour
+)
+
+// check fills in Latest and reports a missing or reversed range.
+func (d Delivery) check() (Delivery, error) {
+	if d.Earliest.IsZero() {
+		return d, errors.New("delivery: earliest is empty")
+	}
+	if d.Latest.IsZero() {
+		d.Latest = d.Earliest
+	}
+	if d.Latest.Before(d.Earliest) {
+		return d, fmt.Errorf("delivery: latest %s is before earliest %s", d.Latest.Format(time.RFC3339), d.Earliest.Format(time.RFC3339))
+	}
+	return d, nil
+}
+
+// reviewable reports whether now is inside the review-request window.
+func (d Delivery) reviewable(now time.Time) bool {
+	return !now.Before(d.Earliest.Add(ReviewWindowStart)) && !now.After(d.Latest.Add(ReviewWindowEnd))
 }
 
 // Faults describes injected failures. All fractions are in [0, 1].
@@ -145,6 +198,28 @@ type Faults struct {
 	// once-per-order type) and then the connection is closed without a
 	// response.
 	Lost float64
+	// SendThen500 is the fraction of successful sends (Messaging sends and
+	// review requests) that are recorded as sent, exactly as a 201 would
+	// be, and then answered 500 InternalFailure: what Amazon may do when it
+	// fails after processing. Lost is drawn first; a lost answer is not
+	// also a 500.
+	SendThen500 float64
+	// SendThen500Rules are deterministic send-then-500 rules in force
+	// after New and Reset (see Sandbox.AddSendThen500). A send that a rule
+	// matches is answered 500 whatever Lost and SendThen500 draw.
+	SendThen500Rules []SendThen500Rule
+}
+
+// SendThen500Rule answers matching sends 500 InternalFailure after
+// recording them (see Faults.SendThen500).
+type SendThen500Rule struct {
+	// Order limits the rule to one Amazon order id. Empty matches any.
+	Order string `json:"order,omitempty"`
+	// Seller limits the rule to one selling partner id. Empty matches any.
+	Seller string `json:"seller,omitempty"`
+	// Count is how many matching sends the rule applies to, the next ones
+	// first; zero or less means every matching send until Reset.
+	Count int `json:"count"`
 }
 
 // DefaultAvailableTypes returns what an unconfigured order offers by
@@ -154,7 +229,7 @@ type Faults struct {
 // offer.
 func DefaultAvailableTypes() []string {
 	var out []string
-	for _, t := range spapi.Types() {
+	for _, t := range messagingTypes() {
 		switch {
 		case t.Name == "negativeFeedbackRemoval":
 			out = append(out, "updateFeedback")
@@ -175,6 +250,7 @@ type params struct {
 	sellersByID    map[string]Seller
 	defaultOffer   offer
 	orders         map[orderKey]orderCfg
+	deliveries     map[orderKey]Delivery
 }
 
 type orderKey struct{ seller, id string }
@@ -201,6 +277,9 @@ func (c Config) withDefaults() Config {
 	if c.UploadsRate.PerSecond == 0 {
 		c.UploadsRate = Rate{PerSecond: spapi.UploadsRate, Burst: spapi.UploadsBurst, Advertise: c.UploadsRate.Advertise}
 	}
+	if c.SolicitationsRate.PerSecond == 0 {
+		c.SolicitationsRate = Rate{PerSecond: solicitationsRate, Burst: solicitationsBurst, Advertise: c.SolicitationsRate.Advertise}
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -217,6 +296,7 @@ func newParams(cfg Config) (*params, error) {
 		sellersByToken: map[string]Seller{},
 		sellersByID:    map[string]Seller{},
 		orders:         map[orderKey]orderCfg{},
+		deliveries:     map[orderKey]Delivery{},
 	}
 	var errs []error
 	for i, s := range c.Sellers {
@@ -239,7 +319,7 @@ func newParams(cfg Config) (*params, error) {
 			}
 		}
 	}
-	for name, r := range map[string]Rate{"messaging rate": c.MessagingRate, "uploads rate": c.UploadsRate} {
+	for name, r := range map[string]Rate{"messaging rate": c.MessagingRate, "uploads rate": c.UploadsRate, "solicitations rate": c.SolicitationsRate} {
 		if err := r.check(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
@@ -262,6 +342,13 @@ func newParams(cfg Config) (*params, error) {
 		if o.Available == nil {
 			o.Available = c.DefaultAvailable
 		}
+		if o.Delivery != nil {
+			d, err := o.Delivery.check()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("orders[%d] (%s): %w", i, o.ID, err))
+			}
+			p.deliveries[orderKey{o.Seller, o.ID}] = d
+		}
 		off, err := newOffer(o)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("orders[%d] (%s): %w", i, o.ID, err))
@@ -275,6 +362,9 @@ func newParams(cfg Config) (*params, error) {
 	}
 	if f.Lost < 0 || f.Lost > 1 {
 		errs = append(errs, fmt.Errorf("faults: lost %v is not in [0, 1]", f.Lost))
+	}
+	if f.SendThen500 < 0 || f.SendThen500 > 1 {
+		errs = append(errs, fmt.Errorf("faults: send_then_500 %v is not in [0, 1]", f.SendThen500))
 	}
 	if f.Latency < 0 {
 		errs = append(errs, fmt.Errorf("faults: latency %v is negative", f.Latency))

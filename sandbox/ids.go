@@ -64,4 +64,5 @@ const (
 	saltFault
 	saltLost
 	saltToken
+	saltThen500
 )

@@ -30,8 +30,8 @@ func newOffer(o Order) (offer, error) {
 	seen := map[string]int{}
 	add := func(name string) (int, error) {
 		t, ok := spapi.LookupType(name)
-		if !ok {
-			return 0, fmt.Errorf("unknown message type %q (known: %v)", name, spapi.TypeNames())
+		if !ok || !isMessaging(&t) {
+			return 0, fmt.Errorf("unknown Messaging message type %q (known: %v)", name, messagingTypeNames())
 		}
 		if i, dup := seen[t.Name]; dup {
 			return i, fmt.Errorf("message type %s is listed twice", t.Name)
@@ -74,6 +74,15 @@ func newOffer(o Order) (offer, error) {
 		off.actions[i].reason = o.Disabled[name]
 	}
 	return off, nil
+}
+
+// messagingTypeNames returns the canonical names of the Messaging types.
+func messagingTypeNames() []string {
+	var out []string
+	for _, t := range messagingTypes() {
+		out = append(out, t.Name)
+	}
+	return out
 }
 
 // find returns the action for a canonical type name.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/spmsg/spmsg/internal/spapimodel"
 	"github.com/spmsg/spmsg/spapi"
@@ -27,7 +28,8 @@ const (
 )
 
 // Sandbox is a stateful local stand-in for Amazon's LWA token endpoint, the
-// Messaging v1 and Uploads 2020-11-01 APIs and the S3 upload target. It is
+// Messaging v1, Solicitations v1 and Uploads 2020-11-01 APIs and the S3
+// upload target. It is
 // an http.Handler serving all of them on one host, plus JSON inspection
 // endpoints under /_sandbox/. It is safe for concurrent use.
 type Sandbox struct {
@@ -37,12 +39,19 @@ type Sandbox struct {
 	opTypes map[string]*spapi.MessageType // send operations by operationId
 	opFam   map[string]Rate               // default plan by operationId
 	schemas map[string]*actionDoc         // by action name
-	rules   contentRules
+	content contentRules
 
 	sellers sync.Map // seller id -> *sellerState
 
-	ordersMu sync.RWMutex
-	orders   map[orderKey]orderCfg
+	start        time.Time // Config.Now at New: default delivery dates count from it
+	reviewSchema []byte    // embedded JSON schema of productReviewAndSellerFeedback
+
+	ordersMu   sync.RWMutex
+	orders     map[orderKey]orderCfg
+	deliveries map[orderKey]Delivery
+
+	rulesMu sync.Mutex // taken after a sellerState's mutex, never before
+	rules   []SendThen500Rule
 
 	uploadsMu sync.Mutex
 	uploads   map[string]*upload
@@ -53,6 +62,7 @@ type Sandbox struct {
 	upIDs   *stream
 	faults  *stream
 	lost    *stream
+	then500 *stream
 	serials *stream
 }
 
@@ -80,22 +90,31 @@ func New(cfg Config) (*Sandbox, error) {
 		upIDs:   newStream(p.Seed, saltUploadID),
 		faults:  newStream(p.Seed, saltFault),
 		lost:    newStream(p.Seed, saltLost),
+		then500: newStream(p.Seed, saltThen500),
 		serials: newStream(p.Seed, saltToken),
-		rules:   newContentRules(),
+		content: newContentRules(),
+		start:   p.Now(),
 	}
-	for _, t := range spapi.Types() {
+	for _, t := range messagingTypes() {
 		s.opTypes[t.OperationID] = &t
 	}
 	var ops []string
 	for _, r := range v.Routes() {
 		ops = append(ops, r.OperationID)
-		if strings.HasPrefix(r.Template, "/uploads/") {
+		switch {
+		case strings.HasPrefix(r.Template, "/uploads/"):
 			s.opFam[r.OperationID] = p.UploadsRate
-		} else {
+		case strings.HasPrefix(r.Template, solicitationsPrefix):
+			s.opFam[r.OperationID] = p.SolicitationsRate
+		default:
 			s.opFam[r.OperationID] = p.MessagingRate
 		}
 	}
 	s.schemas, err = buildSchemas()
+	if err != nil {
+		return nil, err
+	}
+	s.reviewSchema, err = buildReviewSchema()
 	if err != nil {
 		return nil, err
 	}
@@ -120,16 +139,24 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Reset forgets everything that happened since New: sent messages, stats,
-// uploads, rate-limit buckets, once-per-order sends and SetOrder changes.
-// The id and fault sequences restart, so a seeded run can be repeated.
-// Access tokens already issued stay valid.
+// uploads, rate-limit buckets, once-per-order sends and review requests,
+// SetOrder and SetDelivery changes and send-then-500 rules added since
+// (the configured ones start over). The id and fault sequences restart, so
+// a seeded run can be repeated. Access tokens already issued stay valid.
 func (s *Sandbox) Reset() {
 	s.ordersMu.Lock()
 	s.orders = make(map[orderKey]orderCfg, len(s.p.orders))
 	for k, v := range s.p.orders {
 		s.orders[k] = v
 	}
+	s.deliveries = make(map[orderKey]Delivery, len(s.p.deliveries))
+	for k, v := range s.p.deliveries {
+		s.deliveries[k] = v
+	}
 	s.ordersMu.Unlock()
+	s.rulesMu.Lock()
+	s.rules = append([]SendThen500Rule(nil), s.p.Faults.SendThen500Rules...)
+	s.rulesMu.Unlock()
 	s.uploadsMu.Lock()
 	s.uploads = map[string]*upload{}
 	s.uploadsMu.Unlock()
@@ -141,15 +168,17 @@ func (s *Sandbox) Reset() {
 	}
 	s.stats.Store(newCounters(ops))
 	s.seq.Store(0)
-	for _, st := range []*stream{s.reqIDs, s.upIDs, s.faults, s.lost, s.serials} {
+	for _, st := range []*stream{s.reqIDs, s.upIDs, s.faults, s.lost, s.then500, s.serials} {
 		st.reset()
 	}
 }
 
 // SetOrder replaces the configuration of one order (for o.Seller, or for
 // every seller when o.Seller is empty) and forgets which once-per-order
-// types were sent for it. A nil o.Available means Config.DefaultAvailable.
-// It returns an error for an empty id or an unknown type name.
+// types were sent for it (a review request included). A nil o.Available
+// means Config.DefaultAvailable; a nil o.Delivery keeps the order's
+// delivery dates. It returns an error for an empty id, an unknown type
+// name or a bad delivery range.
 func (s *Sandbox) SetOrder(o Order) error {
 	if o.ID == "" {
 		return errors.New("sandbox: order id is empty")
@@ -161,8 +190,17 @@ func (s *Sandbox) SetOrder(o Order) error {
 	if err != nil {
 		return fmt.Errorf("sandbox: order %s: %w", o.ID, err)
 	}
+	var d Delivery
+	if o.Delivery != nil {
+		if d, err = o.Delivery.check(); err != nil {
+			return fmt.Errorf("sandbox: order %s: %w", o.ID, err)
+		}
+	}
 	s.ordersMu.Lock()
 	s.orders[orderKey{o.Seller, o.ID}] = orderCfg{off: off, locale: o.Locale}
+	if o.Delivery != nil {
+		s.deliveries[orderKey{o.Seller, o.ID}] = d
+	}
 	s.ordersMu.Unlock()
 	s.sellers.Range(func(_, v any) bool {
 		ss := v.(*sellerState)

@@ -63,10 +63,11 @@ type jsonSchema struct {
 
 type jsonObject map[string]any
 
-// buildSchemas builds the action documents of every name of every type.
+// buildSchemas builds the action documents of every name of every
+// Messaging type.
 func buildSchemas() (map[string]*actionDoc, error) {
 	out := map[string]*actionDoc{}
-	for _, t := range spapi.Types() {
+	for _, t := range messagingTypes() {
 		title, descr, ok := presentation(t.Name)
 		if !ok {
 			return nil, fmt.Errorf("sandbox: no title for message type %s", t.Name)

@@ -39,7 +39,8 @@ type rejection struct{ msg, details string }
 
 // send handles a Messaging send operation: availability (403), content
 // rules and attachments (400), then records the message and answers 201
-// {} (or drops the answer, per Faults.Lost).
+// {} (or drops the answer, per Faults.Lost, or answers 500 per the
+// send-then-500 fault).
 func (s *Sandbox) send(k *call, t *spapi.MessageType) {
 	c := s.counters()
 	orderID := k.route.PathParams["amazonOrderId"]
@@ -72,7 +73,7 @@ func (s *Sandbox) send(k *call, t *spapi.MessageType) {
 	if body.Text != nil {
 		msg.Text = *body.Text
 	}
-	rej := s.rules.checkText(t, body.Text)
+	rej := s.content.checkText(t, body.Text)
 	if rej == nil {
 		msg.Attachments, rej = s.checkAttachments(ss.id, orderID, t, body)
 	}
@@ -81,9 +82,6 @@ func (s *Sandbox) send(k *call, t *spapi.MessageType) {
 		k.fail(http.StatusBadRequest, "InvalidInput", rej.msg, rej.details)
 		return
 	}
-	lost := s.p.Faults.Lost > 0 && s.lost.float() < s.p.Faults.Lost
-	msg.Lost = lost
-
 	ss.mu.Lock()
 	o := s.orderLocked(ss, orderID)
 	if a, ok := o.available(t.Name); !ok || a.disabled { // lost a race with a twin send
@@ -92,23 +90,60 @@ func (s *Sandbox) send(k *call, t *spapi.MessageType) {
 		k.fail(http.StatusForbidden, "Unauthorized", "Invalid amazonOrderId and template combination.", "")
 		return
 	}
-	if t.OncePerOrder {
+	f := s.recordLocked(ss, &msg, t.OncePerOrder)
+	ss.mu.Unlock()
+	s.answerSend(k, f)
+}
+
+// sendFault is what happens to the answer of a recorded send.
+type sendFault int
+
+const (
+	faultNone    sendFault = iota // 201 {}
+	faultLost                     // connection closed, no answer
+	faultThen500                  // 500 InternalFailure
+)
+
+// recordLocked records msg as sent (giving it its Seq), uses up its type
+// for the order when once is set, and decides the answer's fault: a
+// SendThen500 rule, else the Lost draw, else the SendThen500 draw. The
+// caller holds ss.mu.
+func (s *Sandbox) recordLocked(ss *sellerState, msg *SentMessage, once bool) sendFault {
+	f := s.ruleFault(ss.id, msg.Order)
+	if f == faultNone && s.p.Faults.Lost > 0 && s.lost.float() < s.p.Faults.Lost {
+		f = faultLost
+	}
+	if f == faultNone && s.p.Faults.SendThen500 > 0 && s.then500.float() < s.p.Faults.SendThen500 {
+		f = faultThen500
+	}
+	msg.Lost = f == faultLost
+	msg.Answered500 = f == faultThen500
+	if once {
+		o := s.orderLocked(ss, msg.Order)
 		if o.done == nil {
 			o.done = map[string]bool{}
 		}
-		o.done[t.Name] = true
+		o.done[msg.Type] = true
 	}
 	msg.Seq = s.seq.Add(1)
-	ss.sent = append(ss.sent, msg)
-	ss.mu.Unlock()
-	c.sent.Add(1)
+	ss.sent = append(ss.sent, *msg)
+	return f
+}
 
-	if lost {
+// answerSend answers a recorded send: 201 {}, no answer at all, or 500.
+func (s *Sandbox) answerSend(k *call, f sendFault) {
+	c := s.counters()
+	c.sent.Add(1)
+	switch f {
+	case faultLost:
 		c.lost.Add(1)
 		dropConnection(k.w)
-		return
+	case faultThen500:
+		c.sendThen500.Add(1)
+		k.fail(http.StatusInternalServerError, "InternalFailure", "We encountered an internal error. Please try again.")
+	default:
+		k.ok(http.StatusCreated, []byte("{}"))
 	}
-	k.ok(http.StatusCreated, []byte("{}"))
 }
 
 // checkText applies the type's text length (in code points) and the

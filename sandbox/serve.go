@@ -42,10 +42,13 @@ func (s *Sandbox) serveSPAPI(w http.ResponseWriter, r *http.Request) {
 	if route == nil {
 		c.request(opUnknown)
 		rate := s.p.MessagingRate
-		if strings.HasPrefix(r.URL.Path, "/uploads/") {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/uploads/"):
 			rate = s.p.UploadsRate
+		case strings.HasPrefix(r.URL.Path, solicitationsPrefix):
+			rate = s.p.SolicitationsRate
 		}
-		setRateHeader(w, http.StatusNotFound, rate)
+		setRateHeader(w, r.URL.Path, http.StatusNotFound, rate)
 		writeErrors(w, http.StatusNotFound, "NotFound", "The requested resource was not found.", "No operation matches "+r.Method+" "+r.URL.Path+".")
 		return
 	}
@@ -54,11 +57,12 @@ func (s *Sandbox) serveSPAPI(w http.ResponseWriter, r *http.Request) {
 	if f := s.p.Faults.Error5xx; f > 0 {
 		if u := s.faults.float(); u < f {
 			c.faults5xx.Add(1)
+			status, code, msg := http.StatusInternalServerError, "InternalFailure", "We encountered an internal error. Please try again."
 			if u < f/2 {
-				writeErrors(w, http.StatusServiceUnavailable, "ServiceUnavailable", "Service temporarily unavailable. Please try again later.")
-			} else {
-				writeErrors(w, http.StatusInternalServerError, "InternalFailure", "We encountered an internal error. Please try again.")
+				status, code, msg = http.StatusServiceUnavailable, "ServiceUnavailable", "Service temporarily unavailable. Please try again later."
 			}
+			setRateHeader(w, route.Template, status, s.rateFor(nil, op))
+			writeErrors(w, status, code, msg)
 			return
 		}
 	}
@@ -75,7 +79,7 @@ func (s *Sandbox) serveSPAPI(w http.ResponseWriter, r *http.Request) {
 		if id, err := s.parseToken(tok, time.Time{}); err == nil {
 			rate = s.rateFor(s.seller(id), op)
 		}
-		setRateHeader(w, http.StatusBadRequest, rate)
+		setRateHeader(w, route.Template, http.StatusBadRequest, rate)
 		msg, details := violationText(verr)
 		writeErrors(w, http.StatusBadRequest, "InvalidInput", msg, details)
 		return
@@ -90,6 +94,7 @@ func (s *Sandbox) serveSPAPI(w http.ResponseWriter, r *http.Request) {
 	rate := s.rateFor(ss, op)
 	if !s.p.NoRateLimits && !ss.take(op, rate, now) {
 		c.throttled.Add(1)
+		setRateHeader(w, route.Template, http.StatusTooManyRequests, rate)
 		writeErrors(w, http.StatusTooManyRequests, "QuotaExceeded", "You exceeded your quota for the requested resource.")
 		return
 	}
@@ -107,6 +112,10 @@ func (s *Sandbox) serveSPAPI(w http.ResponseWriter, r *http.Request) {
 		s.getAttributes(k)
 	case spapi.OpCreateUploadDestinationForResource:
 		s.createUpload(k)
+	case opGetSolicitationActions:
+		s.getSolicitationActions(k)
+	case opCreateReview:
+		s.requestReview(k)
 	default:
 		if t := s.opTypes[op]; t != nil {
 			s.send(k, t)
@@ -157,11 +166,11 @@ func violationText(err error) (msg, details string) {
 
 // ok answers a success with a JSON body and the rate-limit header.
 func (k *call) ok(status int, body []byte) {
-	setRateHeader(k.w, status, k.rate)
+	setRateHeader(k.w, k.route.Template, status, k.rate)
 	h := k.w.Header()
 	ct := "application/json"
-	if strings.HasPrefix(k.route.Template, "/messaging/") {
-		ct = "application/hal+json" // what the Messaging model produces
+	if strings.HasPrefix(k.route.Template, "/messaging/") || strings.HasPrefix(k.route.Template, solicitationsPrefix) {
+		ct = "application/hal+json" // what the Messaging and Solicitations models produce
 	}
 	h.Set("Content-Type", ct)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -169,17 +178,20 @@ func (k *call) ok(status int, body []byte) {
 	_, _ = k.w.Write(body)
 }
 
-// fail answers an SP-API error (with details, possibly empty).
-func (k *call) fail(status int, code, msg, details string) {
-	setRateHeader(k.w, status, k.rate)
-	writeErrors(k.w, status, code, msg, details)
+// fail answers an SP-API error, with details when given (even empty).
+func (k *call) fail(status int, code, msg string, details ...string) {
+	setRateHeader(k.w, k.route.Template, status, k.rate)
+	writeErrors(k.w, status, code, msg, details...)
 }
 
 // setRateHeader sets x-amzn-RateLimit-Limit on the statuses Amazon's
-// models declare it for (200, 201, 400, 404).
-func setRateHeader(w http.ResponseWriter, status int, r Rate) {
-	switch status {
-	case http.StatusOK, http.StatusCreated, http.StatusBadRequest, http.StatusNotFound:
+// models declare it for: 200, 201, 400 and 404 for Messaging and Uploads;
+// every status but 403 for Solicitations (path is the route template or
+// the request path).
+func setRateHeader(w http.ResponseWriter, path string, status int, r Rate) {
+	switch {
+	case status == http.StatusOK, status == http.StatusCreated, status == http.StatusBadRequest, status == http.StatusNotFound:
+	case strings.HasPrefix(path, solicitationsPrefix) && status != http.StatusForbidden:
 	default:
 		return
 	}

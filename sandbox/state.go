@@ -89,7 +89,8 @@ func (s *Sandbox) orderConfig(sellerID, orderID string) orderCfg {
 }
 
 // SentMessage is one message the sandbox accepted (answered 201, or
-// recorded and then lost on purpose).
+// recorded and then lost or answered 500 on purpose). Review requests
+// (productReviewAndSellerFeedback) are recorded the same way.
 type SentMessage struct {
 	// Seq orders messages across sellers, starting at 1 after New or Reset.
 	Seq int64 `json:"seq"`
@@ -116,6 +117,9 @@ type SentMessage struct {
 	Time time.Time `json:"time"`
 	// Lost is true when the answer was dropped by Faults.Lost.
 	Lost bool `json:"lost,omitempty"`
+	// Answered500 is true when the send was answered 500 after being
+	// recorded (the send-then-500 fault).
+	Answered500 bool `json:"answered_500,omitempty"`
 }
 
 // SentAttachment is one file of a SentMessage.
@@ -150,7 +154,8 @@ type Stats struct {
 	// access tokens and for denied upload resources.
 	Unauthorized int64 `json:"unauthorized"`
 	// Unavailable counts sends of a type the order did not offer (403
-	// "Invalid amazonOrderId and template combination.").
+	// "Invalid amazonOrderId and template combination.") and review
+	// requests refused with 403 (already requested, outside the window).
 	Unavailable int64 `json:"unavailable"`
 	// TokenExchanges counts access tokens issued; TokenErrors counts LWA
 	// requests refused.
@@ -160,7 +165,10 @@ type Stats struct {
 	Faults5xx int64 `json:"faults_5xx"`
 	// Lost counts sends recorded whose answer was dropped.
 	Lost int64 `json:"lost"`
-	// Sent counts messages recorded (lost ones included).
+	// SendThen500 counts sends recorded and then answered 500.
+	SendThen500 int64 `json:"send_then_500"`
+	// Sent counts messages recorded (lost and send-then-500 ones
+	// included), review requests among them.
 	Sent int64 `json:"sent"`
 	// Uploads counts successful PUTs to upload URLs; UploadErrors counts
 	// PUTs (and other methods) refused there.
@@ -172,7 +180,7 @@ type Stats struct {
 type counters struct {
 	requests map[string]*atomic.Int64 // fixed key set, built in New
 	throttled, violations, rejected, unauthorized, unavailable,
-	tokenExchanges, tokenErrors, faults5xx, lost, sent, uploads, uploadErrors atomic.Int64
+	tokenExchanges, tokenErrors, faults5xx, lost, sendThen500, sent, uploads, uploadErrors atomic.Int64
 }
 
 const (
@@ -210,6 +218,7 @@ func (c *counters) snapshot() Stats {
 	st.TokenErrors = c.tokenErrors.Load()
 	st.Faults5xx = c.faults5xx.Load()
 	st.Lost = c.lost.Load()
+	st.SendThen500 = c.sendThen500.Load()
 	st.Sent = c.sent.Load()
 	st.Uploads = c.uploads.Load()
 	st.UploadErrors = c.uploadErrors.Load()
