@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	neturl "net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -24,48 +25,66 @@ import (
 // tests).
 type Getenv func(string) string
 
-// StringVar defines a string flag whose default comes from env var name.
-func StringVar(fs *flag.FlagSet, p *string, flagName, envName, def string, getenv Getenv, usage string) {
-	if v := getenv(envName); v != "" {
-		def = v
+// envUsage appends the variable's name to a flag's usage, and whether it is
+// set, never its value: flag's usage text prints defaults, and some
+// variables (REDIS_URL, tokens, secrets) hold secrets.
+func envUsage(usage, envName string, getenv Getenv) string {
+	switch {
+	case envName == "":
+		return usage
+	case getenv(envName) != "":
+		return usage + " (env " + envName + ", which is set and replaces the default)"
+	default:
+		return usage + " (env " + envName + ")"
 	}
-	if envName != "" {
-		usage += " (env " + envName + ")"
-	}
-	fs.StringVar(p, flagName, def, usage)
 }
 
-// IntVar defines an int flag whose default comes from env var name; a bad
-// value in the environment is reported when the flags are parsed.
+// StringVar defines a string flag that falls back to env var envName, then
+// to def: a flag wins over its variable, which wins over the default. The
+// variable's value is stored after the flag is defined, never as its
+// default, so --help and usage errors cannot print it.
+func StringVar(fs *flag.FlagSet, p *string, flagName, envName, def string, getenv Getenv, usage string) {
+	fs.StringVar(p, flagName, def, envUsage(usage, envName, getenv))
+	if envName == "" {
+		return
+	}
+	if v := getenv(envName); v != "" {
+		*p = v
+	}
+}
+
+// IntVar defines an int flag that falls back to env var envName, then to
+// def (see StringVar). A bad value in the environment is appended to bad,
+// for the caller to report after parsing.
 func IntVar(fs *flag.FlagSet, p *int, flagName, envName string, def int, getenv Getenv, usage string, bad *[]string) {
+	fs.IntVar(p, flagName, def, envUsage(usage, envName, getenv))
+	if envName == "" {
+		return
+	}
 	if v := getenv(envName); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			*bad = append(*bad, fmt.Sprintf("%s=%q is not a number", envName, v))
-		} else {
-			def = n
+			return
 		}
+		*p = n
 	}
-	if envName != "" {
-		usage += " (env " + envName + ")"
-	}
-	fs.IntVar(p, flagName, def, usage)
 }
 
 // DurationVar is IntVar for durations ("30s", "5m").
 func DurationVar(fs *flag.FlagSet, p *time.Duration, flagName, envName string, def time.Duration, getenv Getenv, usage string, bad *[]string) {
+	fs.DurationVar(p, flagName, def, envUsage(usage, envName, getenv))
+	if envName == "" {
+		return
+	}
 	if v := getenv(envName); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			*bad = append(*bad, fmt.Sprintf("%s=%q is not a duration", envName, v))
-		} else {
-			def = d
+			return
 		}
+		*p = d
 	}
-	if envName != "" {
-		usage += " (env " + envName + ")"
-	}
-	fs.DurationVar(p, flagName, def, usage)
 }
 
 // DefaultRedisURL is used when REDIS_URL is not set.
@@ -175,27 +194,71 @@ func redisCluster(raw string) (asynq.RedisConnOpt, redis.UniversalClient, error)
 	return connOpt, redis.NewClusterClient(opts), nil
 }
 
-// Redact hides the password of a URL.
+// Redact hides the password of a URL: everything of the userinfo but the
+// user name. A malformed URL is redacted too: whatever comes before the last
+// '@' (after the scheme, if any) counts as userinfo.
 func Redact(url string) string {
-	at := strings.LastIndex(url, "@")
-	scheme := strings.Index(url, "://")
-	if at < 0 || scheme < 0 || at < scheme {
+	start, ui, ok := userinfo(url)
+	if !ok {
 		return url
 	}
-	userinfo := url[scheme+3 : at]
-	if i := strings.Index(userinfo, ":"); i >= 0 {
-		return url[:scheme+3] + userinfo[:i] + ":xxxxx" + url[at:]
+	rest := url[start+len(ui):]
+	if i := strings.Index(ui, ":"); i >= 0 {
+		return url[:start] + ui[:i] + ":xxxxx" + rest
 	}
-	return url[:scheme+3] + "xxxxx" + url[at:]
+	return url[:start] + "xxxxx" + rest
 }
 
+// userinfo finds a URL's userinfo (possibly malformed) and where it starts.
+func userinfo(url string) (start int, ui string, ok bool) {
+	at := strings.LastIndex(url, "@")
+	if at < 0 {
+		return 0, "", false
+	}
+	if s := strings.Index(url, "://"); s >= 0 && s < at {
+		start = s + 3
+	}
+	return start, url[start:at], true
+}
+
+// redactErr is err's text without the URL's userinfo or password, in any
+// form a parser may quote it (raw, percent-decoded, Go-quoted). When a
+// short password still shows in the text, the text is replaced whole.
 func redactErr(err error, url string) string {
 	s := err.Error()
-	at := strings.LastIndex(url, "@")
-	scheme := strings.Index(url, "://")
-	if at > scheme && scheme >= 0 {
-		if ui := url[scheme+3 : at]; ui != "" {
-			s = strings.ReplaceAll(s, ui, "xxxxx")
+	_, ui, ok := userinfo(url)
+	if !ok || ui == "" {
+		return s
+	}
+	pw := ui
+	if i := strings.Index(ui, ":"); i >= 0 {
+		pw = ui[i+1:]
+	}
+	var forms []string
+	for _, v := range []string{ui, pw} {
+		forms = append(forms, v)
+		if u, err := neturl.PathUnescape(v); err == nil {
+			forms = append(forms, u)
+		}
+		if u, err := neturl.QueryUnescape(v); err == nil {
+			forms = append(forms, u)
+		}
+	}
+	for _, v := range forms[:len(forms):len(forms)] {
+		q := strconv.Quote(v)
+		forms = append(forms, q[1:len(q)-1])
+		q = strconv.QuoteToASCII(v)
+		forms = append(forms, q[1:len(q)-1])
+	}
+	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	for _, v := range forms {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "xxxxx")
+		}
+	}
+	for _, v := range forms {
+		if v != "" && strings.Contains(s, v) {
+			return "malformed URL (details hidden: they would show the password)"
 		}
 	}
 	return s

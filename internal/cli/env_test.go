@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"bytes"
+	"flag"
 	"testing"
 	"time"
 
@@ -94,4 +96,104 @@ func TestRedisSingleServerURL(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	assert.Equal(t, asynq.RedisClientOpt{Addr: "127.0.0.1:6390", Password: "pw", DB: 3}, opt)
 	assert.IsType(t, &redis.Client{}, c)
+}
+
+// Ensure a flag wins over its variable, which wins over the default, for
+// every kind of flag, and that usage text names the variable but never
+// prints its value.
+func TestEnvFlagsPrecedenceAndUsage(t *testing.T) {
+	const marker = "ENV-VALUE-MARKER-1f9c"
+	env := map[string]string{"S": marker, "I": "7", "D": "3s"}
+	getenv := func(k string) string { return env[k] }
+	define := func(out *bytes.Buffer) (*flag.FlagSet, *string, *int, *time.Duration, *[]string) {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(out)
+		var s string
+		var i int
+		var d time.Duration
+		var bad []string
+		cli.StringVar(fs, &s, "s", "S", "def", getenv, "a string")
+		cli.IntVar(fs, &i, "i", "I", 1, getenv, "an int", &bad)
+		cli.DurationVar(fs, &d, "d", "D", time.Second, getenv, "a duration", &bad)
+		return fs, &s, &i, &d, &bad
+	}
+
+	var out bytes.Buffer
+	fs, s, i, d, bad := define(&out)
+	require.NoError(t, fs.Parse(nil))
+	assert.Equal(t, marker, *s, "env over default")
+	assert.Equal(t, 7, *i)
+	assert.Equal(t, 3*time.Second, *d)
+	assert.Empty(t, *bad)
+
+	fs, s, i, d, _ = define(&out)
+	require.NoError(t, fs.Parse([]string{"-s", "flag", "-i", "9", "-d", "5m"}))
+	assert.Equal(t, "flag", *s, "flag over env")
+	assert.Equal(t, 9, *i)
+	assert.Equal(t, 5*time.Minute, *d)
+
+	env = map[string]string{}
+	fs, s, i, d, _ = define(&out)
+	require.NoError(t, fs.Parse(nil))
+	assert.Equal(t, "def", *s, "default without env")
+	assert.Equal(t, 1, *i)
+	assert.Equal(t, time.Second, *d)
+
+	env = map[string]string{"S": marker, "I": "many", "D": "soon"}
+	out.Reset()
+	fs, _, _, _, bad = define(&out)
+	require.ErrorIs(t, fs.Parse([]string{"-help"}), flag.ErrHelp)
+	require.Error(t, fs.Parse([]string{"-no-such-flag"}))
+	usage := out.String()
+	assert.Contains(t, usage, "env S, which is set")
+	assert.Contains(t, usage, `(default "def")`)
+	assert.NotContains(t, usage, marker)
+	assert.Equal(t, []string{`I="many" is not a number`, `D="soon" is not a duration`}, *bad)
+}
+
+// Ensure Redact hides the password of well-formed and malformed URLs.
+func TestRedact(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
+		{"redis://:pw@h:1/0", "redis://:xxxxx@h:1/0"},
+		{"redis://user:pw@h:1/0", "redis://user:xxxxx@h:1/0"},
+		{"redis://pw@h", "redis://xxxxx@h"},
+		{"redis://u:p@w@h", "redis://u:xxxxx@h"},
+		{"redis:u:pw@h", "redis:xxxxx@h"},
+		{"u:pw@redis://h", "u:xxxxx@redis://h"},
+		{"pw@h", "xxxxx@h"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, cli.Redact(tt.in), tt.in)
+	}
+}
+
+// Ensure no malformed REDIS_URL puts its password in the error, whatever
+// characters the password holds and however the parser quotes it.
+func TestRedisErrorsHidePassword(t *testing.T) {
+	const pw = "S3CRET-pw"
+	for _, p := range []string{pw, pw + `"q`, pw + `\b`, pw + "%41x", pw + "\x01ctl", pw + "\xffbad", pw + "é", pw + " sp"} {
+		for _, url := range []string{
+			"redis://u:" + p + "@127.0.0.1:notaport/0",
+			"redis://:" + p + "@h:1/notadb",
+			"redis://u:" + p + "@h:1/0?no_such_option=1",
+			"rediss://" + p + "@[::1",
+			"redis-sentinel://:" + p + "@h:1?master=",
+			"redis-socket://:" + p + "@",
+			"redis-cluster://u:" + p + "@a:1,b:x",
+			"redis-cluster://u:" + p + "@a:1?dial_timeout=x",
+			"redis:u:" + p + "@h",
+			"unknown://u:" + p + "@h",
+			"u:" + p + "@redis://h",
+			"\x7fredis://u:" + p + "@h",
+		} {
+			_, c, err := cli.Redis(url)
+			if err == nil {
+				_ = c.Close()
+				continue
+			}
+			assert.Contains(t, err.Error(), "REDIS_URL", url)
+			assert.NotContains(t, err.Error(), "S3CRET", "%q: %v", url, err)
+		}
+	}
 }
