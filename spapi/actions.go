@@ -7,20 +7,24 @@ import (
 	"strings"
 )
 
-// Actions is the answer of GetMessagingActionsForOrder: the message types
-// Amazon offers for the order now.
+// Actions is the answer of GetMessagingActionsForOrder or
+// GetSolicitationActionsForOrder: the message types Amazon offers for the
+// order now.
 type Actions struct {
 	// Actions are the offered actions: the embedded ones first, then any
 	// action link without an embedded entry (the static sandbox lists only
-	// links, including a non-message "attributes" link).
+	// links, including a non-message "attributes" link). Every action has
+	// a Name; an embedded entry with no name anywhere is left out.
 	Actions []Action
 }
 
 // Action is one offered message type. Names in live answers are not always
 // operation names (sendInvoice, updateFeedback); map them with Find.
 type Action struct {
-	// Name is the action's name, e.g. "confirmOrderDetails" or
-	// "sendInvoice"; from the last href segment when the answer has none.
+	// Name is the action's name, e.g. "confirmOrderDetails",
+	// "sendInvoice" or "productReviewAndSellerFeedback"; from the schema
+	// link's name (the Solicitations model's shape) or the last segment of
+	// the self href when the answer has no name member.
 	Name string
 	// Title is Amazon's human title, e.g. "Send Invoice Message Template".
 	Title string
@@ -63,7 +67,8 @@ type halLink struct {
 // rawAction is one _embedded.actions element in the live or model shape.
 type rawAction struct {
 	Links struct {
-		Self halLink `json:"self"`
+		Self   halLink `json:"self"`
+		Schema halLink `json:"schema"`
 	} `json:"_links"`
 	Embedded struct {
 		Schema json.RawMessage `json:"schema"`
@@ -78,9 +83,10 @@ type rawAction struct {
 }
 
 // parseActions decodes the live HAL shape (name/title/disabled on each
-// embedded action, the schema itself under _embedded.schema), the model's
-// shape (payload.name, _embedded.schema.payload) and the links-only shape
-// of the static sandbox.
+// embedded action, the schema itself under _embedded.schema), the models'
+// shapes (payload.name, _embedded.schema.payload; the Solicitations
+// example names its action only in _links.schema.name) and the links-only
+// shape of the static sandboxes.
 func parseActions(body []byte) (*Actions, error) {
 	var ans struct {
 		Links struct {
@@ -104,7 +110,13 @@ func parseActions(body []byte) (*Actions, error) {
 			act.Name = ra.Links.Self.Name
 		}
 		if act.Name == "" {
+			act.Name = ra.Links.Schema.Name
+		}
+		if act.Name == "" {
 			act.Name = lastSegment(act.Href)
+		}
+		if act.Name == "" {
+			continue
 		}
 		if act.Href == "" {
 			for _, l := range ans.Links.Actions {

@@ -84,6 +84,31 @@ const sandboxShape = `{
   }
 }`
 
+// solicitationsModelExample is the model's 200 example of
+// getSolicitationActionsForOrder: the embedded action names itself only in
+// _links.schema.name and has no self link.
+const solicitationsModelExample = `{
+  "_links": {
+    "actions": [{"href": "/solicitations/v1/orders/903-1671087-0812628/solicitations/productReviewAndSellerFeedback?marketplaceIds=ATVPDKIKX0DER", "name": "productReviewAndSellerFeedback"}],
+    "self": {"href": "/solicitations/v1/orders/903-1671087-0812628?marketplaceIds=ATVPDKIKX0DER"}
+  },
+  "_embedded": {
+    "actions": [{"_links": {"schema": {"href": "/solicitations/v1/orders/903-1671087-0812628/solicitations/productReviewAndSellerFeedback/schema", "name": "productReviewAndSellerFeedback"}}}]
+  }
+}`
+
+// solicitationsSandboxExample is the static sandbox answer of
+// getSolicitationActionsForOrder (spapi-notes §8): links only.
+const solicitationsSandboxExample = `{
+  "_links": {
+    "actions": [{"href": "/solicitations/v1/orders/123-1234567-1234567/solicitations/productReviewAndSellerFeedback?marketplaceIds=ATVPDKIKX0DER", "name": "productReviewAndSellerFeedback"}],
+    "self": {"href": "/solicitations/v1/orders/123-1234567-1234567?marketplaceIds=ATVPDKIKX0DER"}
+  }
+}`
+
+// solicitationsEmpty is the answer while the order is not eligible.
+const solicitationsEmpty = `{"_links": {"actions": [], "self": {"href": "/solicitations/v1/orders/123-1234567-1234567?marketplaceIds=ATVPDKIKX0DER"}}, "_embedded": {"actions": []}}`
+
 func actionsFrom(t *testing.T, body string) *spapi.Actions {
 	t.Helper()
 	srv := newScripted(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
@@ -181,4 +206,79 @@ func TestActionsUndecodableAnswer(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, "InvalidResponse", e.Code)
 	assert.False(t, spapi.IsOutcomeUnknown(err))
+}
+
+// solicitationsFrom serves body as a getSolicitationActionsForOrder answer
+// and checks the request the client made.
+func solicitationsFrom(t *testing.T, body string) *spapi.Actions {
+	t.Helper()
+	srv := newScripted(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		w.Header().Set("Content-Type", "application/hal+json")
+		_, _ = io.WriteString(w, body)
+	})
+	c := mustClient(t, testConfig(newLWA(t), srv.URL))
+	a, resp, err := c.GetActions(ctxT(t), sellerOne, orderID, mpUS, mustType(t, "requestReview"))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	reqs := srv.requests()
+	require.Len(t, reqs, 1)
+	r := reqs[0]
+	assert.Equal(t, http.MethodGet, r.Method)
+	assert.Equal(t, "/solicitations/v1/orders/"+orderID, r.Path)
+	assert.Equal(t, "marketplaceIds="+mpUS, r.RawQuery)
+	assert.False(t, r.HasBody)
+	return a
+}
+
+func TestSolicitationActionsModelExample(t *testing.T) {
+	t.Parallel()
+	a := solicitationsFrom(t, solicitationsModelExample)
+	require.Len(t, a.Actions, 1, "the embedded action and its link are one action")
+	act, ok := a.Find(mustType(t, "productReviewAndSellerFeedback"))
+	require.True(t, ok)
+	assert.Equal(t, "productReviewAndSellerFeedback", act.Name)
+	assert.Equal(t, "/solicitations/v1/orders/903-1671087-0812628/solicitations/productReviewAndSellerFeedback?marketplaceIds=ATVPDKIKX0DER", act.Href,
+		"the href comes from the action link of the same name, never the schema link")
+	assert.False(t, act.Disabled)
+	assert.Nil(t, act.Schema)
+	for _, mt := range spapi.Types() {
+		if mt.API == spapi.APIMessaging {
+			_, ok := a.Find(mt)
+			assert.False(t, ok, mt.Name)
+		}
+	}
+}
+
+func TestSolicitationActionsSandboxExample(t *testing.T) {
+	t.Parallel()
+	a := solicitationsFrom(t, solicitationsSandboxExample)
+	require.Len(t, a.Actions, 1)
+	act, ok := a.Find(mustType(t, "requestReview"))
+	require.True(t, ok)
+	assert.Equal(t, "productReviewAndSellerFeedback", act.Name)
+	assert.Contains(t, act.Href, "/solicitations/v1/orders/123-1234567-1234567/solicitations/productReviewAndSellerFeedback")
+}
+
+func TestSolicitationActionsEmpty(t *testing.T) {
+	t.Parallel()
+	a := solicitationsFrom(t, solicitationsEmpty)
+	assert.Empty(t, a.Actions)
+	_, ok := a.Find(mustType(t, "productReviewAndSellerFeedback"))
+	assert.False(t, ok, "not eligible: nothing to find")
+}
+
+func TestSolicitationActionsFullShape(t *testing.T) {
+	t.Parallel()
+	a := solicitationsFrom(t, string(solicitationActionsBody(orderID, mpUS)))
+	require.Len(t, a.Actions, 1)
+	act, ok := a.Find(mustType(t, "productReviewAndSellerFeedback"))
+	require.True(t, ok)
+	assert.JSONEq(t, `{"$schema":"http://json-schema.org/draft-04/schema#","type":"object","properties":{}}`, string(act.Schema))
+}
+
+func TestActionsNamelessEmbeddedEntryIsLeftOut(t *testing.T) {
+	t.Parallel()
+	a := actionsFrom(t, `{"_links":{"actions":[]},"_embedded":{"actions":[{"_links":{"schema":{"href":"/x/schema"}}},{"name":"confirmOrderDetails"}]}}`)
+	require.Len(t, a.Actions, 1)
+	assert.Equal(t, "confirmOrderDetails", a.Actions[0].Name)
 }

@@ -27,11 +27,37 @@ func TestConformance(t *testing.T) {
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.InDelta(t, 1.0, resp.RateLimit, 0)
 	assert.NotEmpty(t, resp.RequestID)
+	review := mustType(t, "productReviewAndSellerFeedback")
 	for _, mt := range spapi.Types() {
+		if mt.API != spapi.APIMessaging {
+			_, ok := actions.Find(mt)
+			assert.False(t, ok, "the Messaging answer never lists %s", mt.Name)
+			continue
+		}
 		a, ok := actions.Find(mt)
 		require.True(t, ok, "live answer lists %s", mt.Name)
 		assert.NotEmpty(t, a.Schema, mt.Name)
 		assert.Contains(t, string(a.Schema), `"$schema"`, mt.Name)
+	}
+
+	sol, resp, err := c.GetSolicitationActionsForOrder(ctx, sellerOne, orderID, mpUS)
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode)
+	a, ok := sol.Find(review)
+	require.True(t, ok, "the Solicitations answer lists the review request")
+	assert.Equal(t, "productReviewAndSellerFeedback", a.Name)
+	assert.Contains(t, a.Href, "/solicitations/v1/orders/"+orderID+"/solicitations/productReviewAndSellerFeedback")
+	assert.JSONEq(t, `{"$schema":"http://json-schema.org/draft-04/schema#","type":"object","properties":{}}`, string(a.Schema))
+	_, ok = sol.Find(mustType(t, "invoice"))
+	assert.False(t, ok)
+
+	// GetActions picks the API by type: one call to each listing operation.
+	for _, name := range []string{"requestReview", "confirmOrderDetails"} {
+		mt := mustType(t, name)
+		got, _, err := c.GetActions(ctx, sellerOne, orderID, mpUS, mt)
+		require.NoError(t, err, name)
+		_, ok := got.Find(mt)
+		assert.True(t, ok, name)
 	}
 
 	attrs, _, err := c.GetAttributes(ctx, sellerOne, orderID, mpUS)
@@ -65,6 +91,7 @@ func TestConformance(t *testing.T) {
 		{"invoice", spapi.SendRequest{Attachments: att}},
 		{"negativeFeedbackRemoval", spapi.SendRequest{}},
 		{"amazonMotors", spapi.SendRequest{Attachments: att}},
+		{"productReviewAndSellerFeedback", spapi.SendRequest{}},
 	}
 	require.Len(t, sends, len(spapi.Types()), "every type is exercised")
 	for _, s := range sends {
@@ -79,10 +106,18 @@ func TestConformance(t *testing.T) {
 	for _, mt := range spapi.Types() {
 		assert.Equal(t, 1, ops[mt.OperationID], mt.OperationID)
 	}
-	assert.Equal(t, 1, ops[spapi.OpGetMessagingActionsForOrder])
+	assert.Equal(t, 2, ops[spapi.OpGetMessagingActionsForOrder])
+	assert.Equal(t, 2, ops[spapi.OpGetSolicitationActionsForOrder])
 	assert.Equal(t, 1, ops[spapi.OpGetAttributes])
 	assert.Equal(t, 1, ops[spapi.OpCreateUploadDestinationForResource])
-	assert.Len(t, reqs, 14)
+	assert.Len(t, reqs, 18)
+	for _, r := range reqs {
+		if strings.HasPrefix(r.Path, "/solicitations/") {
+			assert.False(t, r.HasBody, "Solicitations calls carry no body: %s %s", r.Method, r.Path)
+			assert.Empty(t, r.Header.Get("Content-Type"), r.Path)
+			assert.Equal(t, "marketplaceIds="+mpUS, r.RawQuery, r.Path)
+		}
+	}
 	assert.Equal(t, 1, f.lwa.exchangesFor(refreshOne), "one token for all calls")
 }
 

@@ -45,12 +45,13 @@ func TestErrorMapping(t *testing.T) {
 		status                                                       int
 		code, message, details                                       string
 		throttled, retryable, unavailable, token, unknown, permanent bool
-		written                                                      bool
+		written, window                                              bool
 		calls                                                        int
 	}
 	tests := []struct {
 		name    string
 		post    bool
+		typ     string // the type a post sends; "" is invoice
 		handler func(http.ResponseWriter, *http.Request, int)
 		refused bool
 		want    want
@@ -59,6 +60,15 @@ func TestErrorMapping(t *testing.T) {
 			want: want{status: 400, code: "InvalidInput", message: "Invalid Input", permanent: true, written: true, calls: 1}},
 		{name: "403Unavailable", post: true, handler: answer(403, apiErr("Unauthorized", "Invalid amazonOrderId and template combination.", ""), rid),
 			want: want{status: 403, code: "Unauthorized", message: "Invalid amazonOrderId and template combination.", unavailable: true, permanent: true, written: true, calls: 1}},
+		{name: "403SolicitationUnavailable", post: true, typ: "productReviewAndSellerFeedback",
+			handler: answer(403, apiErr("Unauthorized", "The requested solicitation is not available for this amazonOrderId.", ""), rid),
+			want:    want{status: 403, code: "Unauthorized", message: "The requested solicitation is not available for this amazonOrderId.", unavailable: true, permanent: true, written: true, calls: 1}},
+		{name: "403OutsideReviewWindow", post: true, typ: "productReviewAndSellerFeedback",
+			handler: answer(403, apiErr("Unauthorized", "You can’t use this feature to request a review outside the 5-30 day range after the order delivery date.", ""), rid),
+			want:    want{status: 403, code: "Unauthorized", message: "You can’t use this feature to request a review outside the 5-30 day range after the order delivery date.", unavailable: true, window: true, permanent: true, written: true, calls: 1}},
+		{name: "403OutsideReviewWindowStraightApostrophe", post: true, typ: "requestReview",
+			handler: answer(403, apiErr("Unauthorized", "YOU CAN'T USE THIS FEATURE TO REQUEST A REVIEW OUTSIDE THE 5-30 DAY RANGE AFTER THE ORDER DELIVERY DATE.", ""), rid),
+			want:    want{status: 403, code: "Unauthorized", message: "YOU CAN'T USE THIS FEATURE TO REQUEST A REVIEW OUTSIDE THE 5-30 DAY RANGE AFTER THE ORDER DELIVERY DATE.", unavailable: true, window: true, permanent: true, written: true, calls: 1}},
 		{name: "403Denied", post: false, handler: answer(403, apiErr("Unauthorized", "Access to requested resource is denied.", ""), rid),
 			want: want{status: 403, code: "Unauthorized", message: "Access to requested resource is denied.", permanent: true, written: true, calls: 1}},
 		{name: "403Token", post: false, handler: answer(403, apiErr("Unauthorized", "Access to requested resource is denied.", "The access token you provided is revoked, malformed or invalid."), rid),
@@ -102,10 +112,13 @@ func TestErrorMapping(t *testing.T) {
 			c := mustClient(t, testConfig(lwa, apiURL))
 			var resp *spapi.Response
 			var err error
-			if tc.post {
+			switch {
+			case tc.post && tc.typ != "":
+				resp, err = c.Send(ctxT(t), sellerOne, orderID, mpUS, mustType(t, tc.typ), spapi.SendRequest{})
+			case tc.post:
 				resp, err = c.Send(ctxT(t), sellerOne, orderID, mpUS, mustType(t, "invoice"),
 					spapi.SendRequest{Attachments: []spapi.Attachment{{UploadDestinationID: "u", FileName: "i.pdf"}}})
-			} else {
+			default:
 				_, resp, err = c.GetAttributes(ctxT(t), sellerOne, orderID, mpUS)
 			}
 			require.Error(t, err)
@@ -120,6 +133,7 @@ func TestErrorMapping(t *testing.T) {
 			assert.Equal(t, w.throttled, spapi.IsThrottled(err), "IsThrottled")
 			assert.Equal(t, w.retryable, spapi.IsRetryable(err), "IsRetryable")
 			assert.Equal(t, w.unavailable, spapi.IsUnavailable(err), "IsUnavailable")
+			assert.Equal(t, w.window, spapi.IsOutsideReviewWindow(err), "IsOutsideReviewWindow")
 			assert.Equal(t, w.token, spapi.IsTokenError(err), "IsTokenError")
 			assert.Equal(t, w.unknown, spapi.IsOutcomeUnknown(err), "IsOutcomeUnknown")
 			assert.Equal(t, w.permanent, spapi.IsPermanent(err), "IsPermanent")

@@ -89,6 +89,8 @@ func (f *fakeAmazon) serveAPI(w http.ResponseWriter, r *http.Request) {
 	switch route.OperationID {
 	case spapi.OpGetMessagingActionsForOrder:
 		_, _ = w.Write(liveActions(route.PathParams["amazonOrderId"], mp))
+	case spapi.OpGetSolicitationActionsForOrder:
+		_, _ = w.Write(solicitationActionsBody(route.PathParams["amazonOrderId"], mp))
 	case spapi.OpGetAttributes:
 		_, _ = io.WriteString(w, `{"buyer":{"locale":"en-US"}}`)
 	case spapi.OpCreateUploadDestinationForResource:
@@ -202,6 +204,9 @@ func liveActions(order, mp string) []byte {
 	var links []link
 	var embedded []map[string]any
 	for _, t := range spapi.Types() {
+		if t.API != spapi.APIMessaging {
+			continue
+		}
 		name := t.Name
 		switch t.Name {
 		case "invoice":
@@ -236,6 +241,30 @@ func liveActions(order, mp string) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"_links":    map[string]any{"self": link{"href": "/messaging/v1/orders/" + order + "?marketplaceIds=" + mp}, "actions": links},
 		"_embedded": map[string]any{"actions": embedded},
+	})
+	return b
+}
+
+// solicitationActionsBody is a getSolicitationActionsForOrder answer in the
+// model's shape (GetSolicitationActionsForOrderResponse): _links.self and
+// _links.actions, and per embedded action _links.self/_links.schema, the
+// schema under _embedded.schema and a name.
+func solicitationActionsBody(order, mp string) []byte {
+	type link = map[string]string
+	const name = "productReviewAndSellerFeedback"
+	href := fmt.Sprintf("/solicitations/v1/orders/%s/solicitations/%s?marketplaceIds=%s", order, name, mp)
+	schemaHref := "/solicitations/v1/orders/" + order + "/solicitations/" + name + "/schema"
+	b, _ := json.Marshal(map[string]any{
+		"_links": map[string]any{"self": link{"href": "/solicitations/v1/orders/" + order + "?marketplaceIds=" + mp},
+			"actions": []link{{"href": href, "name": name}}},
+		"_embedded": map[string]any{"actions": []map[string]any{{
+			"_links": map[string]any{"self": link{"href": href, "name": name}, "schema": link{"href": schemaHref, "name": name}},
+			"_embedded": map[string]any{"schema": map[string]any{
+				"_links":  map[string]any{"self": link{"href": schemaHref}},
+				"payload": map[string]any{"$schema": "http://json-schema.org/draft-04/schema#", "type": "object", "properties": map[string]any{}},
+			}},
+			"name": name,
+		}}},
 	})
 	return b
 }

@@ -49,15 +49,7 @@ func (c *Client) GetMessagingActionsForOrder(ctx context.Context, sellerID, orde
 	if err != nil {
 		return nil, nil, err
 	}
-	resp, body, err := c.do(ctx, cl)
-	if err != nil {
-		return nil, resp, err
-	}
-	a, err := parseActions(body)
-	if err != nil {
-		return nil, resp, badAnswer(cl, resp, err)
-	}
-	return a, resp, nil
+	return c.getActions(ctx, cl)
 }
 
 // GetAttributes returns the order's attributes, today the buyer's locale
@@ -96,20 +88,28 @@ func (c *Client) GetAttributes(ctx context.Context, sellerID, orderID, marketpla
 
 // Send sends one message of type t (POST to the model path t.Path(orderID),
 // e.g. /messages/invoice, never the href of a live action; operationId
-// t.OperationID; default rate 1 req/s, burst 5). The body carries only the
-// type's fields: empty attachments are omitted, and a type without fields
-// (negativeFeedbackRemoval) is sent with no body at all. A field the type
-// does not take, missing text, a bad attachment or an attachment count
+// t.OperationID; default rate 1 req/s, burst 5). Messaging types go to
+// Messaging v1; a Solicitations type (productReviewAndSellerFeedback, a
+// review request) goes to Solicitations v1 with no body and takes no
+// fields. The body carries only the type's fields: empty attachments are
+// omitted, and a type without fields (negativeFeedbackRemoval,
+// productReviewAndSellerFeedback) is sent with no body at all. A field the
+// type does not take, missing text, a bad attachment or an attachment count
 // outside the type's limits is an *Error wrapping ErrInvalidRequest before
 // any call. Success is any 2xx (Amazon answers 201).
 //
 // A send is never repeated by the client once written, except after a 403
-// token rejection (see Client). Check IsOutcomeUnknown on failure.
+// token rejection (see Client). Check IsOutcomeUnknown on failure: it is
+// true when no answer came after the write and when Amazon answered 5xx
+// (see IsSendServerError).
 func (c *Client) Send(ctx context.Context, sellerID, orderID, marketplaceID string, t MessageType, req SendRequest) (*Response, error) {
 	if t.PathSegment == "" || t.OperationID == "" {
 		return nil, invalid(t.OperationID, http.MethodPost, "", "unknown message type %q", t.Name)
 	}
-	cl, err := c.orderCall(t.OperationID, http.MethodPost, sellerID, orderID, marketplaceID, "/messages/"+t.PathSegment)
+	if t.API != "" && t.API != APIMessaging && t.API != APISolicitations {
+		return nil, invalid(t.OperationID, http.MethodPost, "", "message type %q: unknown API %q", t.Name, t.API)
+	}
+	cl, err := c.apiOrderCall(t.ordersBase(), t.OperationID, http.MethodPost, sellerID, orderID, marketplaceID, t.sendSuffix())
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +196,14 @@ func sendBody(t *MessageType, req SendRequest) ([]byte, string) {
 // orderCall checks the common arguments of a Messaging call and builds it.
 // suffix follows /messaging/v1/orders/{amazonOrderId}.
 func (c *Client) orderCall(op, method, sellerID, orderID, marketplaceID, suffix string) (call, error) {
-	path := "/messaging/v1/orders/" + url.PathEscape(orderID) + suffix
+	return c.apiOrderCall("/messaging/v1/orders/", op, method, sellerID, orderID, marketplaceID, suffix)
+}
+
+// apiOrderCall checks the common arguments of a Messaging or Solicitations
+// call and builds it: base is the orders collection with a trailing slash
+// (e.g. "/solicitations/v1/orders/"), suffix follows {amazonOrderId}.
+func (c *Client) apiOrderCall(base, op, method, sellerID, orderID, marketplaceID, suffix string) (call, error) {
+	path := base + url.PathEscape(orderID) + suffix
 	cl := call{op: op, sellerID: sellerID, method: method, path: path,
 		query: url.Values{"marketplaceIds": {marketplaceID}}}
 	if strings.TrimSpace(orderID) == "" {

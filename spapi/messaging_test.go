@@ -40,6 +40,7 @@ func TestSendBodies(t *testing.T) {
 		{"InvoiceByAliasGoesToModelPath", "sendInvoice", spapi.SendRequest{Attachments: att},
 			"/messages/invoice", `{"attachments":[{"uploadDestinationId":"u1","fileName":"a.pdf"}]}`},
 		{"NegativeFeedbackRemovalNoBody", "updateFeedback", spapi.SendRequest{}, "/messages/negativeFeedbackRemoval", ""},
+		{"ReviewRequestNoBody", "requestReview", spapi.SendRequest{}, "/solicitations/productReviewAndSellerFeedback", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,7 +54,11 @@ func TestSendBodies(t *testing.T) {
 			require.Len(t, reqs, 1)
 			r := reqs[0]
 			assert.Equal(t, http.MethodPost, r.Method)
-			assert.Equal(t, "/messaging/v1/orders/"+orderID+tc.path, r.Path)
+			base := "/messaging/v1/orders/"
+			if strings.HasPrefix(tc.path, "/solicitations/") {
+				base = "/solicitations/v1/orders/"
+			}
+			assert.Equal(t, base+orderID+tc.path, r.Path)
 			assert.Equal(t, []string{mpUS}, r.Query["marketplaceIds"])
 			assert.Equal(t, "marketplaceIds="+mpUS, r.RawQuery)
 			assert.True(t, strings.HasPrefix(r.Header.Get("x-amz-access-token"), accessPrefix))
@@ -94,6 +99,9 @@ func TestSendRefusesBadRequestsBeforeAnyCall(t *testing.T) {
 		{"FileWithoutName", "invoice", orderID, mpUS, spapi.SendRequest{Attachments: []spapi.Attachment{{UploadDestinationID: "u"}}}, "fileName"},
 		{"NoOrder", "invoice", "", mpUS, spapi.SendRequest{Attachments: []spapi.Attachment{att}}, "order id is required"},
 		{"NoMarketplace", "invoice", orderID, "", spapi.SendRequest{Attachments: []spapi.Attachment{att}}, "marketplace id is required"},
+		{"TextOnReviewRequest", "requestReview", orderID, mpUS, spapi.SendRequest{Text: "please review"}, "takes no text"},
+		{"FilesOnReviewRequest", "productReviewAndSellerFeedback", orderID, mpUS, spapi.SendRequest{Attachments: []spapi.Attachment{att}}, "takes no attachments"},
+		{"ReviewRequestNoMarketplace", "productReviewAndSellerFeedback", orderID, "", spapi.SendRequest{}, "marketplace id is required"},
 		{"MarketplaceOfOtherRegion", "invoice", orderID, "A1PA6795UKMFR9", spapi.SendRequest{Attachments: []spapi.Attachment{att}}, "not the seller's region"},
 	}
 	for _, tc := range tests {
@@ -107,6 +115,12 @@ func TestSendRefusesBadRequestsBeforeAnyCall(t *testing.T) {
 	}
 	_, err := c.Send(ctxT(t), sellerOne, orderID, mpUS, spapi.MessageType{Name: "bogus"}, spapi.SendRequest{})
 	assert.ErrorIs(t, err, spapi.ErrInvalidRequest)
+	_, err = c.Send(ctxT(t), sellerOne, orderID, mpUS, spapi.MessageType{Name: "x", OperationID: "x", PathSegment: "x", API: "orders"}, spapi.SendRequest{})
+	assert.ErrorIs(t, err, spapi.ErrInvalidRequest)
+	assert.Contains(t, err.Error(), `unknown API "orders"`)
+	review := mustType(t, "requestReview")
+	_, _, err = c.CreateUploadDestination(ctxT(t), sellerOne, review.UploadResource(orderID), mpUS, spapi.ContentMD5([]byte("x")), "")
+	assert.ErrorIs(t, err, spapi.ErrInvalidRequest, "review requests take no attachments, so no upload resource")
 	assert.Empty(t, srv.requests(), "no request may be sent")
 	assert.Zero(t, lwa.calls.Load(), "not even a token exchange")
 }

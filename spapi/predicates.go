@@ -6,9 +6,21 @@ import (
 	"strings"
 )
 
-// unavailableMessage is what SP-API answers (403) when the message type is
-// not offered for the order right now.
-const unavailableMessage = "invalid amazonorderid and template combination"
+// Lower-case substrings of SP-API's 403 messages when a type is not
+// offered for the order now.
+const (
+	// unavailableMessage: Messaging's "Invalid amazonOrderId and template
+	// combination."
+	unavailableMessage = "invalid amazonorderid and template combination"
+	// solicitationUnavailableMessage: Solicitations' "The requested
+	// solicitation is not available for this amazonOrderId." (e.g. a
+	// review already requested).
+	solicitationUnavailableMessage = "requested solicitation is not available"
+	// reviewWindowMessage: Solicitations' "You can’t use this feature to
+	// request a review outside the 5-30 day range after the order delivery
+	// date." The substring avoids the apostrophe (curly or straight).
+	reviewWindowMessage = "request a review outside the"
+)
 
 // IsThrottled reports a 429 answer (SP-API's QuotaExceeded, or LWA's).
 // Back off and retry later; the client itself never retries it.
@@ -42,14 +54,40 @@ func IsRetryable(err error) bool {
 	return errors.As(err, &le) && lwaTemporary(le)
 }
 
-// IsUnavailable reports SP-API's 403 "Invalid amazonOrderId and template
-// combination.": the message type is not available for the order now.
+// IsUnavailable reports a 403 saying the message type is not available for
+// the order now: Messaging's "Invalid amazonOrderId and template
+// combination.", or Solicitations' "The requested solicitation is not
+// available for this amazonOrderId." (e.g. a review already requested) and
+// "You can’t use this feature to request a review outside the 5-30 day
+// range after the order delivery date." (see IsOutsideReviewWindow).
+// Matching is case-insensitive on a stable part of each text.
 func IsUnavailable(err error) bool {
+	return forbiddenSays(err, unavailableMessage, solicitationUnavailableMessage, reviewWindowMessage)
+}
+
+// IsOutsideReviewWindow reports Solicitations' 403 "You can’t use this
+// feature to request a review outside the 5-30 day range after the order
+// delivery date.": the review request came too early or too late (Amazon
+// allows it from 5 days after the earliest to 30 days after the latest
+// delivery date). It implies IsUnavailable.
+func IsOutsideReviewWindow(err error) bool {
+	return forbiddenSays(err, reviewWindowMessage)
+}
+
+// forbiddenSays reports an SP-API 403 whose message or details contain any
+// of the lower-case substrings.
+func forbiddenSays(err error, substrings ...string) bool {
 	e, ok := asError(err)
-	if !ok || e.StatusCode != http.StatusForbidden {
+	if !ok || e.StatusCode != http.StatusForbidden || e.Operation == OpUpload {
 		return false
 	}
-	return strings.Contains(strings.ToLower(e.Message+" "+e.Details), unavailableMessage)
+	text := strings.ToLower(e.Message + " " + e.Details)
+	for _, sub := range substrings {
+		if strings.Contains(text, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // IsTokenError reports an access-token problem: an SP-API 403 whose message
