@@ -234,12 +234,26 @@ func BenchmarkConfirm(b *testing.B) {
 			}, 20*time.Second, 20*time.Millisecond)
 			g, _, err := redisguard.Check(ctx, c, redisguard.Options{})
 			require.NoError(b, err)
-			b.ResetTimer()
-			for b.Loop() {
-				if err := g.Confirm(ctx); err != nil {
-					b.Fatal(err)
+			b.Run("serial", func(b *testing.B) {
+				for b.Loop() {
+					if err := g.Confirm(ctx); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
+			})
+			// As in the worker: many jobs confirm at once, and Redis
+			// answers all WAITs pending when a replica acknowledges.
+			b.Run("parallel", func(b *testing.B) {
+				b.SetParallelism(16)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := g.Confirm(ctx); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
 		})
 	}
 }
