@@ -278,7 +278,7 @@ func (c Config) withDefaults() Config {
 		c.UploadsRate = Rate{PerSecond: spapi.UploadsRate, Burst: spapi.UploadsBurst, Advertise: c.UploadsRate.Advertise}
 	}
 	if c.SolicitationsRate.PerSecond == 0 {
-		c.SolicitationsRate = Rate{PerSecond: solicitationsRate, Burst: solicitationsBurst, Advertise: c.SolicitationsRate.Advertise}
+		c.SolicitationsRate = Rate{PerSecond: spapi.SolicitationsRate, Burst: spapi.SolicitationsBurst, Advertise: c.SolicitationsRate.Advertise}
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -112,7 +112,7 @@ func (s *Sandbox) serveSPAPI(w http.ResponseWriter, r *http.Request) {
 		s.getAttributes(k)
 	case spapi.OpCreateUploadDestinationForResource:
 		s.createUpload(k)
-	case opGetSolicitationActions:
+	case spapi.OpGetSolicitationActionsForOrder:
 		s.getSolicitationActions(k)
 	case opCreateReview:
 		s.requestReview(k)

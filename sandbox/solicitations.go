@@ -16,14 +16,8 @@ const (
 	// reviewType is the only solicitation type: a request for a product
 	// review and seller feedback. It is also its action name.
 	reviewType = "productReviewAndSellerFeedback"
-	// opGetSolicitationActions and opCreateReview are the model's
-	// operationIds.
-	opGetSolicitationActions = "getSolicitationActionsForOrder"
-	opCreateReview           = "createProductReviewAndSellerFeedbackSolicitation"
-	// solicitationsRate and solicitationsBurst are the default plan of
-	// both operations.
-	solicitationsRate  = 1.0
-	solicitationsBurst = 5
+	// opCreateReview is the model's operationId of the review request.
+	opCreateReview = "createProductReviewAndSellerFeedbackSolicitation"
 	// solicitationsPrefix starts the Solicitations paths.
 	solicitationsPrefix = "/solicitations/"
 
@@ -31,8 +25,8 @@ const (
 	msgReviewWindow = "You can’t use this feature to request a review outside the 5-30 day range after the order delivery date."
 )
 
-// messagingTypes returns the message types of the Messaging API: every
-// entry of spapi.Types() except the solicitation.
+// messagingTypes returns the message types of the Messaging API: the
+// entries of spapi.Types() without the Solicitations ones.
 func messagingTypes() []spapi.MessageType {
 	all := spapi.Types()
 	out := all[:0]
@@ -45,7 +39,7 @@ func messagingTypes() []spapi.MessageType {
 }
 
 // isMessaging reports whether t is sent through the Messaging API.
-func isMessaging(t *spapi.MessageType) bool { return t.Name != reviewType }
+func isMessaging(t *spapi.MessageType) bool { return t.API == "" || t.API == spapi.APIMessaging }
 
 // SetDelivery sets an order's delivery dates for every seller (replacing
 // seller-specific dates from the configuration); they decide when a review
