@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -20,12 +21,18 @@ type common struct {
 	redisURL        string
 	sellersFile     string
 	attachmentStore string
+	s3Allow         string
+	// logger, if set, receives what the attachment store keeps out of its
+	// errors (S3 failure details); the default is slog's default logger.
+	logger *slog.Logger
 }
 
 func (c *common) flags(fs *flag.FlagSet, getenv cli.Getenv) {
 	cli.StringVar(fs, &c.redisURL, "redis-url", "REDIS_URL", cli.DefaultRedisURL, getenv, "Redis URL")
 	cli.StringVar(fs, &c.sellersFile, "sellers-file", "SPAPI_SELLERS_FILE", "", getenv, "sellers file (JSON array: id, refresh_token, region); needed to validate jobs")
 	cli.StringVar(fs, &c.attachmentStore, "attachment-store", "ATTACHMENT_STORE", attachstore.DefaultURL, getenv, "attachment store: file:///dir or s3://bucket/prefix")
+	cli.StringVar(fs, &c.s3Allow, "attachment-s3-allow", "ATTACHMENT_S3_ALLOW", "", getenv,
+		"comma-separated s3://bucket[/prefix] places that s3:// attachment sources may name besides the store's own bucket and prefix")
 }
 
 // app is what a producing subcommand needs, opened from common.
@@ -65,7 +72,11 @@ func (c *common) open(ctx context.Context, needSellers bool) (*app, error) {
 	a.outcomes = tasks.NewOutcomeStore(rdb, "", 0)
 	a.ledger = ledger.New(rdb, "")
 	if needSellers {
-		st, err := attachstore.Open(ctx, c.attachmentStore)
+		opts := []attachstore.Option{attachstore.WithS3Allow(c.s3Allow)}
+		if c.logger != nil {
+			opts = append(opts, attachstore.WithLogger(c.logger))
+		}
+		st, err := attachstore.Open(ctx, c.attachmentStore, opts...)
 		if err != nil {
 			return nil, usageErr("%v", err)
 		}

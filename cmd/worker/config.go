@@ -23,6 +23,11 @@ type Config struct {
 	Endpoint        string
 	LWAEndpoint     string
 	AttachmentStore string
+
+	// AttachmentS3Allow lists, comma-separated, the s3://bucket[/prefix]
+	// places that s3:// attachment sources may name besides the store's own.
+	AttachmentS3Allow string
+
 	Concurrency     int
 	MetricsAddr     string
 	LogFormat       string
@@ -78,6 +83,7 @@ func parseFlags(args []string, getenv cli.Getenv, stderr io.Writer) (Config, err
 	cli.StringVar(fs, &c.Endpoint, "spapi-endpoint", "SPAPI_ENDPOINT", "", getenv, "one SP-API base URL for every region (a sandbox); default Amazon's regional hosts")
 	cli.StringVar(fs, &c.LWAEndpoint, "lwa-endpoint", "SPAPI_LWA_ENDPOINT", "", getenv, "LWA token URL; default Amazon's")
 	cli.StringVar(fs, &c.AttachmentStore, "attachment-store", "ATTACHMENT_STORE", "", getenv, "where attachment bytes live: file:///dir or s3://bucket/prefix; default file://./attachments (with --dev: a temporary folder)")
+	cli.StringVar(fs, &c.AttachmentS3Allow, "attachment-s3-allow", "ATTACHMENT_S3_ALLOW", "", getenv, "comma-separated s3://bucket[/prefix] places that s3:// attachment sources may name besides the store's own bucket and prefix")
 	cli.IntVar(fs, &c.Concurrency, "concurrency", "WORKER_CONCURRENCY", 100, getenv, "jobs processed at once by this process; a job waiting (up to 2 s) for its seller's slot holds one, so use at least twice the messages/s you expect from this process", &bad)
 	cli.StringVar(fs, &c.MetricsAddr, "metrics-addr", "METRICS_ADDR", "127.0.0.1:9090", getenv, "address for /metrics and /healthz; empty disables")
 	cli.StringVar(fs, &c.LogFormat, "log-format", "LOG_FORMAT", "text", getenv, "log format: text or json")

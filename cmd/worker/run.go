@@ -98,7 +98,8 @@ func newWorker(ctx context.Context, cfg Config, sellers *tasks.Sellers, logOut i
 	if err != nil {
 		return nil, usageError(err.Error())
 	}
-	store, err := attachstore.Open(ctx, cfg.AttachmentStore)
+	store, err := attachstore.Open(ctx, cfg.AttachmentStore,
+		attachstore.WithS3Allow(cfg.AttachmentS3Allow), attachstore.WithLogger(log))
 	if err != nil {
 		return nil, usageError(err.Error())
 	}
