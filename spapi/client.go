@@ -37,8 +37,9 @@ func (s Seller) LogValue() slog.Value {
 // client does not know. It is permanent: the call is never sent.
 var ErrUnknownSeller = errors.New("spapi: unknown seller")
 
-// Client calls the Messaging and Uploads APIs for many sellers. Each seller
-// has its own LWA access-token cache. A Client is safe for concurrent use.
+// Client calls the Messaging, Solicitations and Uploads APIs for many
+// sellers. Each seller has its own LWA access-token cache. A Client is safe
+// for concurrent use.
 //
 // The client never retries on its own, with one exception: when SP-API
 // rejects a call with a 403 that blames the access token, it refreshes that

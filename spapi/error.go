@@ -23,8 +23,9 @@ const maxErrorText = 1000
 // failure (Err set, StatusCode 0, Written telling whether the request
 // reached the wire), or a request refused before sending (Err wraps
 // ErrInvalidRequest or ErrUnknownSeller). Classify it with IsThrottled,
-// IsRetryable, IsUnavailable, IsTokenError, IsOutcomeUnknown and
-// IsPermanent rather than by hand. Its text never contains credentials.
+// IsRetryable, IsUnavailable, IsOutsideReviewWindow, IsTokenError,
+// IsOutcomeUnknown, IsSendServerError and IsPermanent rather than by hand.
+// Its text never contains credentials.
 type Error struct {
 	// Operation is the model operationId (e.g. "sendInvoice"), OpUpload
 	// for the presigned PUT, or OpLWAToken for the token exchange.
@@ -107,8 +108,10 @@ func (e *Error) local() bool {
 }
 
 // sideEffect reports whether the request, once written, may have changed
-// something at Amazon: every POST except createUploadDestinationForResource
-// (which only reserves an upload slot) and the LWA token exchange.
+// something at Amazon: every POST (the Messaging sends and
+// createProductReviewAndSellerFeedbackSolicitation) except
+// createUploadDestinationForResource (which only reserves an upload slot)
+// and the LWA token exchange.
 func (e *Error) sideEffect() bool {
 	return e.Method == http.MethodPost && e.Operation != OpCreateUploadDestinationForResource && e.Operation != OpLWAToken
 }

@@ -45,7 +45,7 @@ func TestErrorMapping(t *testing.T) {
 		status                                                       int
 		code, message, details                                       string
 		throttled, retryable, unavailable, token, unknown, permanent bool
-		written, window                                              bool
+		written, window, sendServer                                  bool
 		calls                                                        int
 	}
 	tests := []struct {
@@ -83,7 +83,11 @@ func TestErrorMapping(t *testing.T) {
 			want: want{status: 415, code: "UnsupportedMediaType", message: "Bad media", permanent: true, written: true, calls: 1}},
 		{name: "429", post: true, handler: answer(429, apiErr("QuotaExceeded", "You exceeded your quota for the requested resource.", ""), map[string]string{"x-amzn-RequestId": "rid-1"}),
 			want: want{status: 429, code: "QuotaExceeded", message: "You exceeded your quota for the requested resource.", throttled: true, written: true, calls: 1}},
-		{name: "500", post: true, handler: answer(500, apiErr("InternalFailure", "We encountered an internal error. Please try again.", ""), rid),
+		{name: "500Send", post: true, handler: answer(500, apiErr("InternalFailure", "We encountered an internal error. Please try again.", ""), rid),
+			want: want{status: 500, code: "InternalFailure", message: "We encountered an internal error. Please try again.", unknown: true, sendServer: true, written: true, calls: 1}},
+		{name: "503ReviewRequest", post: true, typ: "requestReview", handler: answer(503, apiErr("ServiceUnavailable", "Service temporarily unavailable.", ""), rid),
+			want: want{status: 503, code: "ServiceUnavailable", message: "Service temporarily unavailable.", unknown: true, sendServer: true, written: true, calls: 1}},
+		{name: "500GET", post: false, handler: answer(500, apiErr("InternalFailure", "We encountered an internal error. Please try again.", ""), rid),
 			want: want{status: 500, code: "InternalFailure", message: "We encountered an internal error. Please try again.", retryable: true, written: true, calls: 1}},
 		{name: "503NonJSON", post: false, handler: answer(503, "  Service\n Unavailable  ", map[string]string{"x-amzn-RequestId": "rid-1", "x-amzn-ErrorType": "ServiceUnavailableException:http://internal"}),
 			want: want{status: 503, code: "ServiceUnavailableException", message: "Service Unavailable", retryable: true, written: true, calls: 1}},
@@ -136,6 +140,7 @@ func TestErrorMapping(t *testing.T) {
 			assert.Equal(t, w.window, spapi.IsOutsideReviewWindow(err), "IsOutsideReviewWindow")
 			assert.Equal(t, w.token, spapi.IsTokenError(err), "IsTokenError")
 			assert.Equal(t, w.unknown, spapi.IsOutcomeUnknown(err), "IsOutcomeUnknown")
+			assert.Equal(t, w.sendServer, spapi.IsSendServerError(err), "IsSendServerError")
 			assert.Equal(t, w.permanent, spapi.IsPermanent(err), "IsPermanent")
 			if w.status != 0 {
 				require.NotNil(t, resp, "the response comes back with the error")

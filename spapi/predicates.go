@@ -33,18 +33,21 @@ func IsThrottled(err error) bool {
 }
 
 // IsRetryable reports an error worth retrying later with back-off: a 5xx
-// answer, a network error before the request was written, or a network
-// error after writing a request that has no side effect (a GET, the upload
-// PUT, createUploadDestinationForResource, the LWA exchange). It is false
-// for an outcome-unknown send (see IsOutcomeUnknown) and for 429 (see
-// IsThrottled). LWA server_error / temporarily_unavailable / 5xx count.
+// answer to a call that has no side effect (getMessagingActionsForOrder,
+// getSolicitationActionsForOrder, GetAttributes,
+// createUploadDestinationForResource, the upload PUT), a network error
+// before the request was written, or a network error after writing a
+// request that has no side effect. It is false for a send answered 5xx or
+// left without answer (see IsOutcomeUnknown and IsSendServerError) and for
+// 429 (see IsThrottled). LWA server_error / temporarily_unavailable / 5xx
+// count.
 func IsRetryable(err error) bool {
 	if e, ok := asError(err); ok {
 		switch {
 		case e.local():
 			return false
 		case e.StatusCode >= 500:
-			return true
+			return !e.sideEffect()
 		case e.StatusCode == 0 && e.Err != nil:
 			return !e.Written || !e.sideEffect()
 		}
@@ -106,14 +109,31 @@ func IsTokenError(err error) bool {
 	return blamesAccessToken(e.Message + " " + e.Details)
 }
 
-// IsOutcomeUnknown reports a send whose request was fully written but no
-// answer came (connection closed, timeout, ctx cancelled after the write).
-// The message may or may not have gone to the buyer; resending could send
-// it twice. It applies to side-effecting POSTs (the Messaging sends);
-// createUploadDestinationForResource is IsRetryable instead.
+// IsOutcomeUnknown reports a send whose request was fully written but
+// whose outcome is not known: no answer came (connection closed, timeout,
+// ctx cancelled after the write), or Amazon answered with a server error
+// (any status >= 500; Amazon may fail after processing the send, see
+// IsSendServerError). The message may or may not have gone to the buyer;
+// resending could send it twice. It applies to side-effecting POSTs (the
+// Messaging sends and createProductReviewAndSellerFeedbackSolicitation);
+// createUploadDestinationForResource, the upload PUT, the GETs and the LWA
+// exchange are IsRetryable instead.
 func IsOutcomeUnknown(err error) bool {
 	e, ok := asError(err)
-	return ok && !e.local() && e.StatusCode == 0 && e.Err != nil && e.Written && e.sideEffect()
+	if !ok || e.local() || !e.sideEffect() {
+		return false
+	}
+	return e.StatusCode >= 500 || (e.StatusCode == 0 && e.Err != nil && e.Written)
+}
+
+// IsSendServerError reports a send (a Messaging send or a review request)
+// that Amazon answered with a status >= 500. Such a send is
+// IsOutcomeUnknown, not IsRetryable: Amazon may have sent the message
+// before failing. Callers that accept a possible duplicate can use this to
+// resend after a 5xx on purpose.
+func IsSendServerError(err error) bool {
+	e, ok := asError(err)
+	return ok && !e.local() && e.StatusCode >= 500 && e.sideEffect()
 }
 
 // IsPermanent reports an error that repeating the same request will not
