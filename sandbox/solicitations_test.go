@@ -45,7 +45,7 @@ type solActions struct {
 	Embedded *struct {
 		Actions []struct {
 			Links struct {
-				Self   *struct{ Href string } `json:"self"`
+				Self   *struct{ Href string }       `json:"self"`
 				Schema *struct{ Href, Name string } `json:"schema"`
 			} `json:"_links"`
 			Embedded struct {
