@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spmsg/spmsg/internal/cli"
+	"github.com/spmsg/spmsg/tasks"
 )
 
 // Config is the worker's configuration: flags over environment variables
@@ -33,6 +35,15 @@ type Config struct {
 	LogFormat       string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	// AcceptRedisRisk runs the worker on a Redis that can lose writes it
+	// acknowledged: redisguard's refusals become warnings. --dev sets it.
+	AcceptRedisRisk bool
+	// ResendAfter5xx retries a send Amazon answered with a 5xx (the buyer
+	// may get the message twice).
+	ResendAfter5xx bool
+	// MaxAge ends a job without a deadline that is still unsent this long
+	// after enqueue.
+	MaxAge time.Duration
 	// Dev starts an embedded Redis (unless REDIS_URL is given) and the
 	// local SP-API sandbox, and wires the worker to them.
 	Dev bool
@@ -89,6 +100,9 @@ func parseFlags(args []string, getenv cli.Getenv, stderr io.Writer) (Config, err
 	cli.StringVar(fs, &c.LogFormat, "log-format", "LOG_FORMAT", "text", getenv, "log format: text or json")
 	cli.StringVar(fs, &c.LogLevel, "log-level", "LOG_LEVEL", "info", getenv, "log level: debug, info, warn, error")
 	cli.DurationVar(fs, &c.ShutdownTimeout, "shutdown-timeout", "WORKER_SHUTDOWN_TIMEOUT", 65*time.Second, getenv, "how long running jobs may finish after SIGTERM", &bad)
+	boolVar(fs, &c.AcceptRedisRisk, "accept-redis-risk", "REDIS_ACCEPT_RISK", getenv, "start even on a Redis that can lose writes it acknowledged (appendonly no, appendfsync no, appendfsync everysec before Redis 7.2, a maxmemory-policy that evicts): after a Redis crash or fail-over a buyer may get a message twice; --dev sets it", &bad)
+	boolVar(fs, &c.ResendAfter5xx, "resend-after-5xx", "RESEND_AFTER_5XX", getenv, "retry a send Amazon answered with a 5xx instead of ending it unconfirmed; Amazon may have delivered it, so the buyer may get the message twice", &bad)
+	cli.DurationVar(fs, &c.MaxAge, "max-age", "JOB_MAX_AGE", tasks.DefaultMaxAge, getenv, "a job without a deadline still unsent this long after enqueue ends expired", &bad)
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: embedded Redis (unless REDIS_URL is set) and the local SP-API sandbox")
 	fs.BoolVar(&c.Demo, "demo", false, "with --dev: enqueue a sample campaign, show progress, print a summary and exit")
 	fs.StringVar(&c.DevRedis, "dev-redis", "auto", "with --dev and no REDIS_URL: auto (redis-server from PATH, else embedded miniredis), redis-server or miniredis")
@@ -103,6 +117,12 @@ func parseFlags(args []string, getenv cli.Getenv, stderr io.Writer) (Config, err
 	}
 	if c.Demo && !c.Dev {
 		c.Dev = true
+	}
+	if c.Dev {
+		c.AcceptRedisRisk = true // a laptop's Redis; the demo must run
+	}
+	if c.MaxAge <= 0 {
+		return c, usageError("--max-age must be positive")
 	}
 	switch c.DevRedis {
 	case "auto", "redis-server", "miniredis":
@@ -134,6 +154,20 @@ func parseFlags(args []string, getenv cli.Getenv, stderr io.Writer) (Config, err
 		c.AttachmentStore = "file://" + filepath.Join(cwd, "attachments")
 	}
 	return c, nil
+}
+
+// boolVar defines a bool flag that falls back to env var envName ("1",
+// "true", "0", "false", ...), then to false; a bad value is appended to bad.
+func boolVar(fs *flag.FlagSet, p *bool, flagName, envName string, getenv cli.Getenv, usage string, bad *[]string) {
+	fs.BoolVar(p, flagName, false, usage+" (env "+envName+"=1)")
+	if v := getenv(envName); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			*bad = append(*bad, fmt.Sprintf("%s=%q is not a boolean (1 or 0)", envName, v))
+			return
+		}
+		*p = b
+	}
 }
 
 type usageErr struct{ msg string }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spmsg/spmsg/attachstore"
 	"github.com/spmsg/spmsg/internal/cli"
+	"github.com/spmsg/spmsg/internal/redisguard"
 	"github.com/spmsg/spmsg/ledger"
 	"github.com/spmsg/spmsg/ratelimit"
 	"github.com/spmsg/spmsg/spapi"
@@ -91,6 +92,10 @@ func newWorker(ctx context.Context, cfg Config, sellers *tasks.Sellers, logOut i
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		return nil, fmt.Errorf("cannot reach Redis at %s: %v", cli.Redact(cfg.RedisURL), err)
 	}
+	guard, err := checkRedis(ctx, rdb, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	client, err := spapi.NewClient(spapi.Config{
 		LWAClientID: cfg.LWAClientID, LWAClientSecret: cfg.LWAClientSecret,
 		LWAEndpoint: cfg.LWAEndpoint, Endpoint: cfg.Endpoint, Logger: log,
@@ -116,6 +121,12 @@ func newWorker(ctx context.Context, cfg Config, sellers *tasks.Sellers, logOut i
 		Sellers:  sellers,
 		Metrics:  metrics,
 		Logger:   log,
+
+		ResendAfter5xx: cfg.ResendAfter5xx,
+		MaxAge:         cfg.MaxAge,
+	}
+	if guard != nil {
+		h.Durable = guard
 	}
 	w := &worker{cfg: cfg, log: log, rdb: rdb, connOpt: connOpt, handler: h, outcomes: outcomes}
 	reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(rdb)))
@@ -139,6 +150,32 @@ func newWorker(ctx context.Context, cfg Config, sellers *tasks.Sellers, logOut i
 		w.http = &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	}
 	return w, nil
+}
+
+// checkRedis runs redisguard's start-up check, logs its warnings and
+// returns the guard every send confirms its ledger claim and send mark
+// with. It refuses a Redis that can lose acknowledged writes unless
+// cfg.AcceptRedisRisk; with it, a check that cannot run at all (e.g. an
+// embedded Redis without INFO) gives no guard.
+func checkRedis(ctx context.Context, rdb redis.UniversalClient, cfg Config, log *slog.Logger) (*redisguard.Guard, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	g, warnings, err := redisguard.Check(cctx, rdb, redisguard.Options{AcceptRisk: cfg.AcceptRedisRisk})
+	for _, w := range warnings {
+		log.Warn("redis: "+w.Message, "redis_addr", w.Addr, "setting", w.Setting)
+	}
+	var risk *redisguard.RiskError
+	switch {
+	case errors.As(err, &risk):
+		return nil, fmt.Errorf("%v; fix Redis, or start with --accept-redis-risk (REDIS_ACCEPT_RISK=1) to run anyway", err)
+	case err != nil && cfg.AcceptRedisRisk:
+		log.Warn("redis: persistence not checked; sends are not confirmed durable", "error", err)
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("check Redis persistence: %v", err)
+	}
+	log.Info("redis durability", "confirm", g.String())
+	return g, nil
 }
 
 func (w *worker) start() error {
