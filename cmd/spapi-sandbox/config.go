@@ -12,22 +12,25 @@ import (
 
 // fileConfig is the JSON form of sandbox.Config read by --config.
 type fileConfig struct {
-	Seed             int64                   `json:"seed"`
-	ClientID         string                  `json:"client_id"`
-	ClientSecret     string                  `json:"client_secret"`
-	AutoSellers      bool                    `json:"auto_sellers"`
-	TokenLifetime    duration                `json:"token_lifetime"`
-	Sellers          []sandbox.Seller        `json:"sellers"`
-	DefaultAvailable []string                `json:"default_available"`
-	Orders           []sandbox.Order         `json:"orders"`
-	NoRateLimits     bool                    `json:"no_rate_limits"`
-	MessagingRate    sandbox.Rate            `json:"messaging_rate"`
-	UploadsRate      sandbox.Rate            `json:"uploads_rate"`
-	Rates            map[string]sandbox.Rate `json:"rates"`
-	Faults           struct {
-		Error5xx float64  `json:"error_5xx"`
-		Latency  duration `json:"latency"`
-		Lost     float64  `json:"lost"`
+	Seed              int64                   `json:"seed"`
+	ClientID          string                  `json:"client_id"`
+	ClientSecret      string                  `json:"client_secret"`
+	AutoSellers       bool                    `json:"auto_sellers"`
+	TokenLifetime     duration                `json:"token_lifetime"`
+	Sellers           []sandbox.Seller        `json:"sellers"`
+	DefaultAvailable  []string                `json:"default_available"`
+	Orders            []sandbox.Order         `json:"orders"`
+	NoRateLimits      bool                    `json:"no_rate_limits"`
+	MessagingRate     sandbox.Rate            `json:"messaging_rate"`
+	UploadsRate       sandbox.Rate            `json:"uploads_rate"`
+	SolicitationsRate sandbox.Rate            `json:"solicitations_rate"`
+	Rates             map[string]sandbox.Rate `json:"rates"`
+	Faults            struct {
+		Error5xx         float64                   `json:"error_5xx"`
+		Latency          duration                  `json:"latency"`
+		Lost             float64                   `json:"lost"`
+		SendThen500      float64                   `json:"send_then_500"`
+		SendThen500Rules []sandbox.SendThen500Rule `json:"send_then_500_rules"`
 	} `json:"faults"`
 	UploadURLExpiry duration `json:"upload_url_expiry"`
 }
@@ -67,22 +70,25 @@ func loadConfig(path string) (sandbox.Config, error) {
 		return sandbox.Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return sandbox.Config{
-		Seed:             fc.Seed,
-		ClientID:         fc.ClientID,
-		ClientSecret:     fc.ClientSecret,
-		Sellers:          fc.Sellers,
-		AutoSellers:      fc.AutoSellers,
-		TokenLifetime:    time.Duration(fc.TokenLifetime),
-		DefaultAvailable: fc.DefaultAvailable,
-		Orders:           fc.Orders,
-		NoRateLimits:     fc.NoRateLimits,
-		MessagingRate:    fc.MessagingRate,
-		UploadsRate:      fc.UploadsRate,
-		Rates:            fc.Rates,
+		Seed:              fc.Seed,
+		ClientID:          fc.ClientID,
+		ClientSecret:      fc.ClientSecret,
+		Sellers:           fc.Sellers,
+		AutoSellers:       fc.AutoSellers,
+		TokenLifetime:     time.Duration(fc.TokenLifetime),
+		DefaultAvailable:  fc.DefaultAvailable,
+		Orders:            fc.Orders,
+		NoRateLimits:      fc.NoRateLimits,
+		MessagingRate:     fc.MessagingRate,
+		UploadsRate:       fc.UploadsRate,
+		SolicitationsRate: fc.SolicitationsRate,
+		Rates:             fc.Rates,
 		Faults: sandbox.Faults{
-			Error5xx: fc.Faults.Error5xx,
-			Latency:  time.Duration(fc.Faults.Latency),
-			Lost:     fc.Faults.Lost,
+			Error5xx:         fc.Faults.Error5xx,
+			Latency:          time.Duration(fc.Faults.Latency),
+			Lost:             fc.Faults.Lost,
+			SendThen500:      fc.Faults.SendThen500,
+			SendThen500Rules: fc.Faults.SendThen500Rules,
 		},
 		UploadURLExpiry: time.Duration(fc.UploadURLExpiry),
 	}, nil

@@ -1,6 +1,6 @@
 // Command spapi-sandbox serves the local SP-API sandbox (package sandbox):
-// Amazon's LWA token endpoint, Messaging v1, Uploads 2020-11-01 and the S3
-// upload target on one HTTP address, for demos, manual runs and tests of
+// Amazon's LWA token endpoint, Messaging v1, Solicitations v1, Uploads
+// 2020-11-01 and the S3 upload target on one HTTP address, for demos, manual runs and tests of
 // programs in other languages. Run it with --help for the flags and for how
 // to point spmsg at it.
 package main
@@ -112,6 +112,7 @@ func parseArgs(args []string, stderr io.Writer) (sandbox.Config, string, error) 
 	f5xx := fs.Float64("fault-5xx", 0, "`fraction` (0..1) of SP-API requests answered 500 InternalFailure or 503 ServiceUnavailable")
 	latency := fs.Duration("latency", 0, "latency added to every SP-API answer, e.g. 50ms")
 	lost := fs.Float64("lost", 0, "`fraction` (0..1) of sends recorded as sent whose connection is then closed without an answer")
+	then500 := fs.Float64("send-then-500", 0, "`fraction` (0..1) of sends (review requests included) recorded as sent and then answered 500 InternalFailure")
 	auto := fs.Bool("auto-sellers", false, "accept any refresh token: \"Atzr|<sellerID>\" maps to that seller id, others to a derived id (implied when no sellers are configured)")
 	clientID := fs.String("client-id", "", "LWA client id to require (default: accept any)")
 	clientSecret := fs.String("client-secret", "", "LWA client secret to require (default: accept any)")
@@ -153,6 +154,9 @@ func parseArgs(args []string, stderr io.Writer) (sandbox.Config, string, error) 
 	if set["lost"] {
 		cfg.Faults.Lost = *lost
 	}
+	if set["send-then-500"] {
+		cfg.Faults.SendThen500 = *then500
+	}
 	if set["auto-sellers"] {
 		cfg.AutoSellers = *auto
 	}
@@ -171,10 +175,14 @@ func usage(fs *flag.FlagSet) {
 
 Serves a local, stateful stand-in for Amazon's Selling Partner API on one
 HTTP address: the LWA token endpoint (POST /auth/o2/token), Messaging v1
-(/messaging/v1/...), Uploads 2020-11-01 (/uploads/2020-11-01/...) and the
-S3 target of presigned upload URLs (/s3/...). Requests are checked against
-Amazon's models; tokens expire; quotas, faults and message-type
-availability behave like Amazon's. SIGINT or SIGTERM stops it gracefully.
+(/messaging/v1/...), Solicitations v1 (/solicitations/v1/..., review
+requests), Uploads 2020-11-01 (/uploads/2020-11-01/...) and the S3 target
+of presigned upload URLs (/s3/...). Requests are checked against Amazon's
+models; tokens expire; quotas, faults and message-type availability behave
+like Amazon's. A review request (productReviewAndSellerFeedback) succeeds
+once per order, from 5 days after the order's earliest delivery date to 30
+days after its latest; orders without dates were delivered 10 days before
+the sandbox started. SIGINT or SIGTERM stops it gracefully.
 
 Point spmsg at it (any client id and secret are accepted by default):
 
@@ -193,6 +201,14 @@ Inspect and steer it:
   curl -X POST http://%[1]s/_sandbox/reset   forget everything
   curl -X PUT http://%[1]s/_sandbox/orders/123-1234567-1234567 \
        -d '{"available":["sendInvoice"],"disabled":{"updateFeedback":"Too late."}}'
+  curl -X PUT http://%[1]s/_sandbox/orders/123-1234567-1234567/delivery \
+       -d '{"earliest":"2026-03-01T00:00:00Z","latest":"2026-03-03T00:00:00Z"}'
+  curl -X POST http://%[1]s/_sandbox/faults/send-then-500 \
+       -d '{"order":"123-1234567-1234567","count":1}'
+
+The last one records the order's next send (Messaging or review request)
+as sent and answers it 500 InternalFailure; GET on the same path lists the
+rules in force and DELETE drops them.
 
 Flags:
 `, defaultAddr)
@@ -211,17 +227,24 @@ Config file (--config), JSON; flags given explicitly win over it:
     "orders": [{"id": "123-1234567-1234567", "seller": "A1SELLER",
                 "available": ["sendInvoice", "legalDisclosure"],
                 "disabled": {"updateFeedback": "Feedback window closed."},
-                "locale": "de-DE"}],
+                "locale": "de-DE",
+                "delivery": {"earliest": "2026-03-01T00:00:00Z", "latest": "2026-03-03T00:00:00Z"}}],
     "no_rate_limits": false,
     "messaging_rate": {"rate": 1, "burst": 5},
     "uploads_rate": {"rate": 10, "burst": 10},
+    "solicitations_rate": {"rate": 1, "burst": 5},
     "rates": {"getMessagingActionsForOrder": {"rate": 2, "burst": 5, "advertise": 2}},
-    "faults": {"error_5xx": 0.05, "latency": "20ms", "lost": 0.01},
+    "faults": {"error_5xx": 0.05, "latency": "20ms", "lost": 0.01,
+               "send_then_500": 0.01,
+               "send_then_500_rules": [{"order": "123-1234567-1234567", "count": 1}]},
     "upload_url_expiry": "15m"
   }
 
-Type names may be any known name or alias (invoice or sendInvoice,
-negativeFeedbackRemoval or updateFeedback); the name given is what
-getMessagingActionsForOrder shows.
+Type names may be any known Messaging name or alias (invoice or
+sendInvoice, negativeFeedbackRemoval or updateFeedback); the name given is
+what getMessagingActionsForOrder shows. The review request is not a
+Messaging type: getSolicitationActionsForOrder offers it by the delivery
+dates. A send-then-500 rule applies to the next "count" sends matching
+"order" and "seller" (empty matches any; no count means every send).
 `)
 }

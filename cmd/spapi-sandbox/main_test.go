@@ -127,7 +127,8 @@ func TestHelpDocumentsFlagsAndSetup(t *testing.T) {
 	require.ErrorIs(t, err, flag.ErrHelp)
 	help := out.String()
 	for _, want := range []string{
-		"-addr", "-seed", "-config", "-token-lifetime", "-no-rate-limits", "-fault-5xx", "-latency", "-lost", "-auto-sellers",
+		"-addr", "-seed", "-config", "-token-lifetime", "-no-rate-limits", "-fault-5xx", "-latency", "-lost", "-send-then-500", "-auto-sellers",
+		"/_sandbox/faults/send-then-500", "/delivery", "solicitations_rate", "send_then_500_rules",
 		"SPAPI_ENDPOINT=http://127.0.0.1:8090", "SPAPI_LWA_ENDPOINT=http://127.0.0.1:8090/auth/o2/token", "/_sandbox/sent",
 	} {
 		assert.Contains(t, help, want)
@@ -142,6 +143,9 @@ func TestBadUsage(t *testing.T) {
 		"MissingConfig":   {"--config", filepath.Join(t.TempDir(), "missing.json")},
 		"BadConfigField":  {"--config", writeFile(t, `{"selers": []}`)},
 		"UnknownTypeName": {"--config", writeFile(t, `{"default_available": ["postcard"]}`)},
+		"ReviewIsNotMsg":  {"--config", writeFile(t, `{"default_available": ["requestReview"]}`)},
+		"BadThen500":      {"--send-then-500", "1.5"},
+		"BadDelivery":     {"--config", writeFile(t, `{"orders": [{"id": "1", "delivery": {"latest": "2026-01-01T00:00:00Z"}}]}`)},
 	} {
 		var out bytes.Buffer
 		err := run(context.Background(), append([]string{"--addr", "127.0.0.1:0"}, args...), &out, &out, nil)
@@ -155,4 +159,43 @@ func writeFile(t *testing.T, content string) string {
 	p := filepath.Join(t.TempDir(), "c.json")
 	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
 	return p
+}
+
+func TestRunSolicitationsAndSendThen500Config(t *testing.T) {
+	const order = "123-1234567-1234567"
+	path := writeFile(t, `{
+		"orders": [{"id": "`+order+`", "delivery": {"earliest": "2020-01-01T00:00:00Z", "latest": "2020-01-02T00:00:00Z"}}],
+		"solicitations_rate": {"rate": 2, "burst": 5},
+		"faults": {"send_then_500_rules": [{"order": "902-6786204-8179805", "count": 1}]}
+	}`)
+	base, _ := start(t, "--config", path, "--send-then-500", "0")
+	status, m := exchange(t, base, "Atzr|A1SELLER")
+	require.Equal(t, http.StatusOK, status, "%v", m)
+	tok := m["access_token"].(string)
+	post := func(order string) *http.Response {
+		req, err := http.NewRequest(http.MethodPost, base+"/solicitations/v1/orders/"+order+"/solicitations/productReviewAndSellerFeedback?marketplaceIds=ATVPDKIKX0DER", nil)
+		require.NoError(t, err)
+		req.Header.Set("x-amz-access-token", tok)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = res.Body.Close()
+		return res
+	}
+	res := post(order)
+	assert.Equal(t, http.StatusForbidden, res.StatusCode, "delivered in 2020: outside the window")
+	res = post("902-6786204-8179805")
+	assert.Equal(t, http.StatusInternalServerError, res.StatusCode, "the configured send-then-500 rule")
+	assert.Equal(t, "2.0", res.Header.Get("x-amzn-RateLimit-Limit"))
+
+	res, err := http.Get(base + "/_sandbox/sent?type=productReviewAndSellerFeedback")
+	require.NoError(t, err)
+	var sent []struct {
+		Order       string `json:"order"`
+		Answered500 bool   `json:"answered_500"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&sent))
+	_ = res.Body.Close()
+	require.Len(t, sent, 1)
+	assert.Equal(t, "902-6786204-8179805", sent[0].Order)
+	assert.True(t, sent[0].Answered500)
 }
