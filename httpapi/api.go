@@ -48,10 +48,12 @@ type Config struct {
 	Store attachstore.Store
 	// Redis is pinged by GET /healthz.
 	Redis redis.UniversalClient
-	// Tokens are the accepted bearer tokens (several, for rotation). Empty
-	// means no authentication: only for a loopback listener (see
-	// IsLoopback), which the caller checks.
-	Tokens []string
+	// Tokens are the accepted bearer tokens (several, for rotation), each
+	// possibly bound to sellers (see Token). Empty means no
+	// authentication: only for a loopback listener (see IsLoopback), which
+	// the caller checks; the API then answers only requests whose Host
+	// header is a loopback name (421 otherwise).
+	Tokens []Token
 	// Pace, when set, is called with the valid campaign jobs of one
 	// request, in request order, before they are enqueued; it may set
 	// their NotBefore (campaign pacing, as `enqueue batch` does). An error
@@ -133,7 +135,11 @@ func New(cfg Config) (*API, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("httpapi: Config needs %s", strings.Join(missing, ", "))
 	}
-	auth, err := newAuthenticator(cfg.Tokens)
+	var known func(string) bool
+	if sellers := cfg.Producer.Validation.Sellers; sellers != nil {
+		known = func(id string) bool { _, ok := sellers.SellerRegion(id); return ok }
+	}
+	auth, err := newAuthenticator(cfg.Tokens, known)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +198,7 @@ func (a *API) routes() *http.ServeMux {
 		if !rt.Public {
 			next = a.auth.require(a.log, next)
 		}
-		mux.Handle(rt.Pattern(), a.instrument(rt.Pattern(), next))
+		mux.Handle(rt.Pattern(), a.instrument(rt.Pattern(), a.auth.requireLoopbackHost(next)))
 		if _, seen := allow[rt.Path]; !seen {
 			paths = append(paths, rt.Path)
 		}
@@ -200,14 +206,14 @@ func (a *API) routes() *http.ServeMux {
 	}
 	for _, p := range paths {
 		methods := strings.Join(allow[p], ", ")
-		mux.Handle(p, a.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.Handle(p, a.instrument("unmatched", a.auth.requireLoopbackHost(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", methods)
 			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, p, methods)
-		})))
+		}))))
 	}
-	mux.Handle("/", a.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/", a.instrument("unmatched", a.auth.requireLoopbackHost(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: %s %s (see GET /openapi.json)", r.Method, r.URL.Path)
-	})))
+	}))))
 	return mux
 }
 

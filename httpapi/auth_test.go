@@ -5,10 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/httpapi"
+	"github.com/spmsg/spmsg/tasks"
 )
 
 // Ensure every non-public route answers 401 with a Bearer challenge to a
@@ -59,7 +61,7 @@ func TestNoTokensNoAuth(t *testing.T) {
 func TestParseTokens(t *testing.T) {
 	toks, err := httpapi.ParseTokens(" " + token1 + " ,," + token2 + ",")
 	require.NoError(t, err)
-	assert.Equal(t, []string{token1, token2}, toks)
+	assert.Equal(t, []httpapi.Token{{Secret: token1}, {Secret: token2}}, toks, "bare tokens act for every seller")
 	toks, err = httpapi.ParseTokens("")
 	require.NoError(t, err)
 	assert.Empty(t, toks)
@@ -72,6 +74,43 @@ func TestParseTokens(t *testing.T) {
 	_, err = httpapi.New(httpapi.Config{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "Producer")
+
+	// Seller binding: TOKEN=SELLER1|SELLER2, split at the last "=".
+	toks, err = httpapi.ParseTokens(token1 + "=" + sellerNA + "|" + sellerEU + ", " + token2 + "=" + sellerEU)
+	require.NoError(t, err)
+	assert.Equal(t, []httpapi.Token{{Secret: token1, Sellers: []string{sellerNA, sellerEU}}, {Secret: token2, Sellers: []string{sellerEU}}}, toks)
+	b64 := "c2VjcmV0LXNlY3JldC1zZWNyZXQ=="
+	toks, err = httpapi.ParseTokens(b64 + "," + b64 + "=" + sellerNA)
+	require.NoError(t, err)
+	assert.Equal(t, []httpapi.Token{{Secret: b64}, {Secret: b64, Sellers: []string{sellerNA}}}, toks, "base64 padding stays in the token")
+	for _, bad := range []string{token1 + "=" + sellerNA + "||" + sellerEU, token1 + "=|", "tiny=" + sellerNA} {
+		_, err = httpapi.ParseTokens(token2 + "," + bad)
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "token #2", bad)
+		assert.NotContains(t, err.Error(), token1)
+		assert.NotContains(t, err.Error(), "tiny")
+	}
+}
+
+// Ensure New refuses a token bound to a seller that is not in the sellers
+// file, or a token listed twice, naming it by position only.
+func TestNewChecksTokenSellers(t *testing.T) {
+	for _, c := range []struct {
+		tokens []httpapi.Token
+		want   string
+	}{
+		{[]httpapi.Token{{Secret: token1}, {Secret: token2, Sellers: []string{sellerNA, "A9NOSUCH"}}}, "token #2: seller #2 of its list is not in the sellers file"},
+		{[]httpapi.Token{{Secret: token1}, {Secret: token2}, {Secret: token1, Sellers: []string{sellerNA}}}, "token #3 repeats token #1"},
+	} {
+		rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+		t.Cleanup(func() { _ = rdb.Close() })
+		_, err := httpapi.New(httpapi.Config{Producer: tasks.NewProducer(rdb, sellers(t)), Outcomes: tasks.NewOutcomeStore(rdb, "", 0),
+			Store: brokenStore{}, Redis: rdb, Tokens: c.tokens})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), c.want)
+		assert.NotContains(t, err.Error(), token1)
+		assert.NotContains(t, err.Error(), "A9NOSUCH")
+	}
 }
 
 func TestIsLoopback(t *testing.T) {

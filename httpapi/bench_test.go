@@ -39,7 +39,7 @@ func newBenchServer(b *testing.B) *httptest.Server {
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Producer: tasks.NewProducer(rdb, sellers(b)),
-		Outcomes: tasks.NewOutcomeStore(rdb, "", 0), Store: store, Redis: rdb, Tokens: []string{token1},
+		Outcomes: tasks.NewOutcomeStore(rdb, "", 0), Store: store, Redis: rdb, Tokens: []httpapi.Token{{Secret: token1}},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

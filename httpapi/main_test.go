@@ -38,6 +38,8 @@ const (
 	mktDE    = "A1PA6795UKMFR9"
 	token1   = "tok-1-0123456789abcdef"
 	token2   = "tok-2-fedcba9876543210"
+	tokenNA  = "tok-na-0123456789abcdef" // bound to sellerNA
+	tokenEU  = "tok-eu-0123456789abcdef" // bound to sellerEU
 )
 
 var pdfBytes = []byte("%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
@@ -82,7 +84,8 @@ func newFixture(t *testing.T, mods ...func(*httpapi.Config)) *fixture {
 	f.outcomes = tasks.NewOutcomeStore(rdb, "", 0)
 	cfg := httpapi.Config{
 		Producer: tasks.NewProducer(rdb, sellers(t)),
-		Outcomes: f.outcomes, Store: store, Redis: rdb, Tokens: []string{token1, token2},
+		Outcomes: f.outcomes, Store: store, Redis: rdb, Tokens: []httpapi.Token{{Secret: token1}, {Secret: token2}, {Secret: tokenNA, Sellers: []string{sellerNA}},
+			{Secret: tokenEU, Sellers: []string{sellerEU}}},
 	}
 	for _, m := range mods {
 		m(&cfg)
@@ -116,9 +119,10 @@ func (a answer) fields(tb testing.TB) map[string]any {
 	return m
 }
 
-// do sends a request with the fixture's token (headers given as name,
-// value pairs override it; an empty Authorization sends none) and checks
-// the answer against the OpenAPI document.
+// do sends a request with the fixture's token and, for a POST of jobs,
+// Content-Type: application/json (headers given as name, value pairs
+// override them; an empty value sends none; "Host" sets the Host header)
+// and checks the answer against the OpenAPI document.
 func (f *fixture) do(method, path string, body []byte, headers ...string) answer {
 	f.t.Helper()
 	req, err := http.NewRequest(method, f.srv.URL+path, bytes.NewReader(body))
@@ -131,9 +135,12 @@ func (f *fixture) do(method, path string, body []byte, headers ...string) answer
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
-		if headers[i+1] == "" {
+		switch {
+		case headers[i] == "Host":
+			req.Host = headers[i+1]
+		case headers[i+1] == "":
 			req.Header.Del(headers[i])
-		} else {
+		default:
 			req.Header.Set(headers[i], headers[i+1])
 		}
 	}

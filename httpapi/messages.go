@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -49,8 +50,9 @@ type batchAnswer struct {
 
 // pending is one job of a request on its way through.
 type pending struct {
-	res itemResult
-	job *tasks.Job // nil once rejected
+	res      itemResult
+	job      *tasks.Job // nil once rejected
+	conflict bool       // rejected: its idempotency key was first used with another message
 }
 
 func (p *pending) reject(ps []tasks.FieldError) {
@@ -58,45 +60,99 @@ func (p *pending) reject(ps []tasks.FieldError) {
 	p.res = itemResult{Index: p.res.Index, Status: resultRejected, Errors: ps}
 }
 
+// badBody is the answer to a POST /v1/messages body that is not a job
+// object or an array of them.
+type badBody struct {
+	status int
+	body   errorBody
+}
+
+// decodeMessages turns a POST /v1/messages body into one pending item per
+// job: each is either a parsed job or rejected with errors naming its
+// fields. idem is the Idempotency-Key header, which a single job object
+// takes as its idempotency_key (a different key in the body rejects it).
+// single reports a single job object rather than an array. A body that is
+// neither gives bad, and no items.
+func decodeMessages(body []byte, idem string, maxJobs int) (items []pending, single bool, bad *badBody) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, false, &badBody{http.StatusBadRequest,
+			errorBody{Error: fmt.Sprintf("empty body: send one job object, or an array of up to %d", maxJobs)}}
+	}
+	if trimmed[0] != '[' {
+		items = []pending{{}}
+		p := &items[0]
+		p.job = parseItem(p, body)
+		if p.job != nil && idem != "" {
+			switch p.job.IdempotencyKey {
+			case "", idem:
+				p.job.IdempotencyKey = idem
+			default:
+				p.reject([]tasks.FieldError{{Field: "idempotency_key",
+					Reason: "differs from the Idempotency-Key header; give one key, or the same key in both"}})
+			}
+		}
+		return items, true, nil
+	}
+	if idem != "" {
+		return nil, false, &badBody{http.StatusBadRequest, errorBody{
+			Error: "the Idempotency-Key header applies to a single job object; give each item of an array its own idempotency_key"}}
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		return nil, false, &badBody{http.StatusBadRequest, errorBody{Error: "malformed JSON array: " + describeJSONError(err),
+			Errors: []tasks.FieldError{{Field: "json", Reason: "malformed JSON: " + describeJSONError(err)}}}}
+	}
+	if len(raws) == 0 {
+		return nil, false, &badBody{http.StatusBadRequest, errorBody{Error: "empty array: send at least one job"}}
+	}
+	if len(raws) > maxJobs {
+		return nil, false, &badBody{http.StatusBadRequest, errorBody{
+			Error: fmt.Sprintf("%d jobs in one request; at most %d (split the array)", len(raws), maxJobs), Limit: int64(maxJobs)}}
+	}
+	items = make([]pending, len(raws))
+	for i, raw := range raws {
+		items[i].res.Index = i
+		items[i].job = parseItem(&items[i], raw)
+	}
+	return items, false, nil
+}
+
+// checkJSONContentType answers 415 (and returns false) unless the request
+// says its body is JSON: a web page can send a cross-site POST only as
+// text/plain, form data or multipart without a preflight.
+func checkJSONContentType(w http.ResponseWriter, r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type %q: send the jobs as Content-Type: application/json", ct)
+		return false
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type charset %q: JSON is UTF-8 (send charset=utf-8, or none)", cs)
+		return false
+	}
+	return true
+}
+
 // postMessages handles POST /v1/messages: one job object or an array.
 func (a *API) postMessages(w http.ResponseWriter, r *http.Request) {
+	if !checkJSONContentType(w, r) {
+		return
+	}
 	body, ok := readBody(w, r, a.cfg.MaxBodyBytes)
 	if !ok {
 		return
 	}
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 {
-		writeError(w, http.StatusBadRequest, "empty body: send one job object, or an array of up to %d", a.cfg.MaxJobs)
+	items, single, bad := decodeMessages(body, strings.TrimSpace(r.Header.Get("Idempotency-Key")), a.cfg.MaxJobs)
+	if bad != nil {
+		writeJSON(w, bad.status, bad.body)
 		return
 	}
-	idem := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
-	if trimmed[0] != '[' {
-		a.postOne(w, r, body, idem)
+	forbidden := a.refuseOtherSellers(r, items)
+	if single {
+		a.postOne(w, r, items, forbidden)
 		return
-	}
-	if idem != "" {
-		writeError(w, http.StatusBadRequest, "the Idempotency-Key header applies to a single job object; give each item of an array its own idempotency_key")
-		return
-	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "malformed JSON array: " + describeJSONError(err),
-			Errors: []tasks.FieldError{{Field: "json", Reason: "malformed JSON: " + describeJSONError(err)}}})
-		return
-	}
-	if len(raws) == 0 {
-		writeError(w, http.StatusBadRequest, "empty array: send at least one job")
-		return
-	}
-	if len(raws) > a.cfg.MaxJobs {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: fmt.Sprintf("%d jobs in one request; at most %d (split the array)", len(raws), a.cfg.MaxJobs),
-			Limit: int64(a.cfg.MaxJobs)})
-		return
-	}
-	items := make([]pending, len(raws))
-	for i, raw := range raws {
-		items[i].res.Index = i
-		items[i].job = parseItem(&items[i], raw)
 	}
 	if !a.enqueue(w, r, items) {
 		return
@@ -121,30 +177,41 @@ func (a *API) postMessages(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, ans)
 }
 
-// postOne handles a single job object: 202 accepted, 200 duplicate, 400
-// rejected.
-func (a *API) postOne(w http.ResponseWriter, r *http.Request, body []byte, idem string) {
-	items := []pending{{}}
-	p := &items[0]
-	p.job = parseItem(p, body)
-	if p.job != nil && idem != "" {
-		switch p.job.IdempotencyKey {
-		case "", idem:
-			p.job.IdempotencyKey = idem
-		default:
-			p.reject([]tasks.FieldError{{Field: "idempotency_key",
-				Reason: "differs from the Idempotency-Key header; give one key, or the same key in both"}})
+// refuseOtherSellers rejects every item whose seller the request's token
+// may not act for, naming seller_id, and reports whether it rejected any.
+func (a *API) refuseOtherSellers(r *http.Request, items []pending) bool {
+	sc := scopeOf(r)
+	refused := false
+	for i := range items {
+		if j := items[i].job; j != nil && !sc.allows(j.SellerID) {
+			items[i].reject([]tasks.FieldError{{Field: "seller_id",
+				Reason: fmt.Sprintf("this token may not enqueue for seller %q", j.SellerID)}})
+			refused = true
 		}
 	}
+	return refused
+}
+
+// postOne answers a single job object: 202 accepted, 200 duplicate, 400
+// rejected, 403 for a seller the token may not act for, 422 for an
+// idempotency key first used with another message.
+func (a *API) postOne(w http.ResponseWriter, r *http.Request, items []pending, forbidden bool) {
+	p := &items[0]
 	if !a.enqueue(w, r, items) {
 		return
 	}
 	ans := singleAnswer{itemResult: p.res}
 	status := http.StatusAccepted
-	switch p.res.Status {
-	case resultDuplicate:
+	switch {
+	case p.res.Status == resultDuplicate:
 		status = http.StatusOK
-	case resultRejected:
+	case forbidden:
+		status = http.StatusForbidden
+		ans.Error = (&tasks.ValidationError{Problems: p.res.Errors}).Error()
+	case p.conflict:
+		status = http.StatusUnprocessableEntity
+		ans.Error = p.res.Errors[0].Reason
+	case p.res.Status == resultRejected:
 		status = http.StatusBadRequest
 		ans.Error = (&tasks.ValidationError{Problems: p.res.Errors}).Error()
 	}
@@ -160,6 +227,11 @@ func parseItem(p *pending, raw []byte) *tasks.Job {
 	}
 	j, ps := tasks.ParseJobJSON(raw)
 	if len(ps) > 0 {
+		for i := range ps {
+			if ps[i].Field == "" { // an unknown field named ""
+				ps[i].Field = "json"
+			}
+		}
 		p.reject(ps)
 		return nil
 	}
@@ -211,6 +283,9 @@ func (a *API) enqueue(w http.ResponseWriter, r *http.Request, items []pending) b
 			p.reject(ve.Problems)
 		case err != nil:
 			return err
+		case res.Conflict:
+			p.reject([]tasks.FieldError{{Field: "idempotency_key", Reason: res.Reason}})
+			p.res.DuplicateOf, p.conflict = res.DuplicateOf, true
 		default:
 			p.res = itemResult{Index: p.res.Index, Status: res.Status, ID: res.ID, Queue: res.Queue,
 				DuplicateOf: res.DuplicateOf, Reason: res.Reason}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/httpapi"
+	"github.com/spmsg/spmsg/ledger"
 	"github.com/spmsg/spmsg/tasks"
 )
 
@@ -174,7 +175,8 @@ func TestDuplicatesEnqueueNothingNew(t *testing.T) {
 }
 
 // Ensure the Idempotency-Key header becomes the job's key: a retried POST
-// (even with a changed body) answers the same id and enqueues nothing.
+// of the same message (header, body key, or both) answers the same id and
+// enqueues nothing.
 func TestIdempotencyKeyReplay(t *testing.T) {
 	f := newFixture(t)
 	job := jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"Which size?"`)
@@ -183,9 +185,14 @@ func TestIdempotencyKeyReplay(t *testing.T) {
 	var first itemResult
 	a.decode(t, &first)
 
-	for _, body := range []string{job, jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"Which size, please?"`),
-		jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"Which size?","idempotency_key":"order-1-size"`)} {
-		a = f.post("/v1/messages", body, "Idempotency-Key", "order-1-size")
+	for _, c := range []struct{ body, header string }{
+		{job, "order-1-size"},
+		{jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"Which size?","idempotency_key":"order-1-size"`), "order-1-size"},
+		{jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"Which size?","idempotency_key":"order-1-size"`), ""},
+		// Scheduling is not the message: a retry paced anew is the same.
+		{jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"Which size?","not_before":"2030-01-01T00:00:00Z","deadline":"2030-02-01T00:00:00Z"`), "order-1-size"},
+	} {
+		a = f.post("/v1/messages", c.body, "Idempotency-Key", c.header)
 		require.Equal(t, http.StatusOK, a.status, string(a.body))
 		var r itemResult
 		a.decode(t, &r)
@@ -193,15 +200,113 @@ func TestIdempotencyKeyReplay(t *testing.T) {
 		assert.Equal(t, first.ID, r.ID)
 		assert.Equal(t, first.ID, r.DuplicateOf)
 	}
-	// The key in the body gives the same id as the header.
-	a = f.post("/v1/messages", jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"x","idempotency_key":"order-1-size"`))
-	require.Equal(t, http.StatusOK, a.status)
 	assert.Equal(t, 1, f.queued())
 
 	// Without the key, the same content is a different job.
 	a = f.post("/v1/messages", job)
 	require.Equal(t, http.StatusAccepted, a.status)
 	assert.Equal(t, 2, f.queued())
+}
+
+// Ensure an idempotency key reused with a different message is a 422
+// naming the key (alone) or a rejected item naming idempotency_key (in an
+// array), never a silent 200 duplicate; and that nothing is enqueued.
+func TestIdempotencyKeyReusedWithAnotherMessage(t *testing.T) {
+	f := newFixture(t)
+	job := jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"Which size?"`)
+	a := f.post("/v1/messages", job, "Idempotency-Key", "order-1-size")
+	require.Equal(t, http.StatusAccepted, a.status, string(a.body))
+	var first itemResult
+	a.decode(t, &first)
+
+	for name, body := range map[string]string{
+		"Text":        jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"Which size, please?"`),
+		"Order":       jobJSON("111-1111111-0000002", "confirmOrderDetails", `"text":"Which size?"`),
+		"Type":        jobJSON("111-1111111-0000001", "invoice", `"attachments":[{"source":"invoice.pdf","file_name":"i.pdf"}]`),
+		"KeyInBody":   jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"Which colour?","idempotency_key":"order-1-size"`),
+		"OtherCampgn": jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"Which colour?","campaign":"autumn"`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := f.post("/v1/messages", body, "Idempotency-Key", "order-1-size")
+			require.Equal(t, http.StatusUnprocessableEntity, a.status, string(a.body))
+			var r itemResult
+			a.decode(t, &r)
+			assert.Equal(t, "rejected", r.Status)
+			assert.Contains(t, r.Error, `idempotency key "order-1-size" was first used with a different message`)
+			require.Len(t, r.Errors, 1)
+			assert.Equal(t, "idempotency_key", r.Errors[0].Field)
+			assert.Equal(t, first.ID, r.DuplicateOf)
+		})
+	}
+	// In an array: that item is rejected, the others go through.
+	a = f.post("/v1/messages", "["+jobJSON("111-1111111-0000003", "confirmOrderDetails", `"text":"Other","idempotency_key":"order-1-size"`)+","+
+		jobJSON("111-1111111-0000004", "confirmOrderDetails", `"text":"x"`)+"]")
+	require.Equal(t, http.StatusMultiStatus, a.status, string(a.body))
+	var ans batchAnswer
+	a.decode(t, &ans)
+	assert.Equal(t, 1, ans.Accepted)
+	assert.Equal(t, 1, ans.Rejected)
+	assert.Equal(t, "rejected", ans.Results[0].Status)
+	require.Len(t, ans.Results[0].Errors, 1)
+	assert.Equal(t, "idempotency_key", ans.Results[0].Errors[0].Field)
+	assert.Contains(t, ans.Results[0].Errors[0].Reason, "first used with a different message")
+
+	assert.Equal(t, 2, f.queued(), "the first job and the array's new one only")
+	rec, err := f.outcomes.Get(context.Background(), first.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "111-1111111-0000001", rec.OrderID, "the first message stands")
+}
+
+// Ensure the Go producer reports a reused idempotency key distinctly: a
+// duplicate with Conflict set when the message differs (whether the first
+// job is queued, in another campaign, or already in the ledger), and a
+// plain duplicate when it is the same message.
+func TestProducerReportsIdempotencyConflict(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	p := tasks.NewProducer(f.rdb, sellers(t))
+	job := func(text, campaign string) *tasks.Job {
+		return &tasks.Job{SellerID: sellerNA, MarketplaceID: mktUS, OrderID: "111-1111111-0000001", Type: "confirmOrderDetails",
+			Text: text, Campaign: campaign, IdempotencyKey: "k-1"}
+	}
+	res, err := p.Enqueue(ctx, job("Which size?", "spring"))
+	require.NoError(t, err)
+	require.Equal(t, tasks.StatusAccepted, res.Status)
+
+	for _, c := range []struct {
+		name     string
+		j        *tasks.Job
+		conflict bool
+	}{
+		{"SameMessage", job("Which size?", "spring"), false},
+		{"SameMessageOtherCampaign", job("Which size?", "autumn"), false},
+		{"OtherText", job("Which colour?", "spring"), true},
+		{"OtherTextOtherCampaign", job("Which colour?", "autumn"), true},
+	} {
+		got, err := p.Enqueue(ctx, c.j)
+		require.NoError(t, err, c.name)
+		assert.Equal(t, tasks.StatusDuplicate, got.Status, c.name)
+		assert.Equal(t, res.ID, got.DuplicateOf, c.name)
+		assert.Equal(t, c.conflict, got.Conflict, c.name)
+		if c.conflict {
+			assert.Contains(t, got.Reason, `idempotency key "k-1" was first used with a different message`, c.name)
+		} else {
+			assert.NotContains(t, got.Reason, "different message", c.name)
+		}
+	}
+
+	// Once the ledger says the key went, the record still tells.
+	sent := job("Which size?", "spring")
+	require.NoError(t, p.Ledger.Commit(ctx, []ledger.Key{ledger.IdemKey(sellerNA, "k-1")}, res.ID, "req-1"))
+	got, err := p.Enqueue(ctx, sent)
+	require.NoError(t, err)
+	assert.False(t, got.Conflict)
+	assert.Contains(t, got.Reason, "ledger")
+	got, err = p.Enqueue(ctx, job("Which colour?", "spring"))
+	require.NoError(t, err)
+	assert.Equal(t, tasks.StatusDuplicate, got.Status)
+	assert.True(t, got.Conflict, got.Reason)
+	assert.Equal(t, 1, f.queued())
 }
 
 func TestIdempotencyKeyConflicts(t *testing.T) {
@@ -255,6 +360,7 @@ func TestPostMessagesBadBodies(t *testing.T) {
 		require.NoError(t, err)
 		req.ContentLength = -1
 		req.Header.Set("Authorization", "Bearer "+token1)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := f.srv.Client().Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()

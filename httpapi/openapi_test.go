@@ -84,6 +84,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 func TestOpenAPIEveryResponseExercised(t *testing.T) {
 	f := newFixture(t)
 	dead := newDeadFixture(t)
+	noTokens := newFixture(t, func(c *httpapi.Config) { c.Tokens = nil }) // before f's requests: it flushes Redis
 	job := jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"Which size?"`)
 	other := jobJSON("111-1111111-0000002", "invoice", `"attachments":[{"source":"invoice.pdf","file_name":"i.pdf"}],"campaign":"spring","deadline":"2030-01-01T00:00:00Z"`)
 	big := `{"text":"` + strings.Repeat("x", httpapi.DefaultMaxBodyBytes) + `"}`
@@ -138,6 +139,20 @@ func TestOpenAPIEveryResponseExercised(t *testing.T) {
 		{f, "POST", "/v1/attachments", "<html><body>hi</body></html>", nil, 415},
 		{dead, "POST", "/v1/attachments", string(pdfBytes), nil, 503},
 		{dead, "GET", "/healthz", "", nil, 503},
+		{f, "POST", "/v1/messages", job, []string{"Content-Type", "text/plain"}, 415},
+		{f, "POST", "/v1/messages", job, []string{"Authorization", "Bearer " + tokenEU}, 403},
+		{f, "POST", "/v1/messages", jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"Which colour?"`), []string{"Idempotency-Key", "k-1"}, 422},
+		{f, "GET", "/v1/messages/" + r.ID, "", []string{"Authorization", "Bearer " + tokenEU}, 404},
+		{f, "GET", "/v1/campaigns/spring", "", []string{"Authorization", "Bearer " + tokenEU}, 404},
+	}
+	for _, rt := range httpapi.Routes() {
+		bad = append(bad, struct {
+			f                  *fixture
+			method, path, body string
+			headers            []string
+			want               int
+		}{noTokens, rt.Method, strings.ReplaceAll(strings.ReplaceAll(rt.Path, "{id}", "j_x"), "{name}", "spring"), "",
+			[]string{"Host", "rebound.example:8080"}, 421})
 	}
 	for _, c := range bad {
 		a := c.f.do(c.method, c.path, []byte(c.body), c.headers...)
@@ -150,8 +165,10 @@ func TestOpenAPIEveryResponseExercised(t *testing.T) {
 	}
 
 	_, documented := f.spec.documented()
-	for k := range dead.seen {
-		f.seen[k] = true
+	for _, other := range []*fixture{dead, noTokens} {
+		for k := range other.seen {
+			f.seen[k] = true
+		}
 	}
 	var exercised []string
 	for k := range f.seen {

@@ -29,7 +29,9 @@ func timeOrNil(t time.Time) *time.Time {
 func (a *API) getMessage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	rec, err := a.cfg.Outcomes.Get(r.Context(), id)
-	if errors.Is(err, tasks.ErrNoRecord) {
+	if errors.Is(err, tasks.ErrNoRecord) || (err == nil && !scopeOf(r).allows(rec.SellerID)) {
+		// Another seller's job is not found either: a seller-bound token
+		// learns nothing of jobs outside its sellers.
 		writeError(w, http.StatusNotFound, "job %s: not found (never enqueued here, or its record expired)", id)
 		return
 	}
@@ -43,7 +45,8 @@ func (a *API) getMessage(w http.ResponseWriter, r *http.Request) {
 // getCampaign handles GET /v1/campaigns/{name}: the same object as
 // `enqueue status --campaign NAME --json`. An unknown campaign has total
 // 0. ?problems=N lists at most N failed or unconfirmed jobs (default 100,
-// at most 1000).
+// at most 1000). A seller-bound token sees only a campaign whose every
+// job is of its sellers; any other campaign (an unknown one too) is 404.
 func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
 	limit := DefaultMaxProblems
 	if v := r.URL.Query().Get("problems"); v != "" {
@@ -54,10 +57,25 @@ func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	rep, err := a.cfg.Outcomes.Campaign(r.Context(), r.PathValue("name"), limit)
+	name := r.PathValue("name")
+	rep, err := a.cfg.Outcomes.Campaign(r.Context(), name, limit)
 	if err != nil {
 		a.unavailable(w, r, "reading the campaign's counts", err)
 		return
+	}
+	if sc := scopeOf(r); sc != nil {
+		// Read after the report: a job's seller is added in the same
+		// script that counts it, so every job counted above has its
+		// seller in this set.
+		sellers, err := a.cfg.Outcomes.CampaignSellers(r.Context(), name)
+		if err != nil {
+			a.unavailable(w, r, "reading the campaign's sellers", err)
+			return
+		}
+		if !sc.allowsAll(sellers) {
+			writeError(w, http.StatusNotFound, "campaign %q: not found (no jobs of this token's sellers, or jobs of other sellers too)", name)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, rep)
 }
