@@ -2,28 +2,41 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spmsg/spmsg/attachstore"
 )
 
 // AttachmentResolver turns the attachment sources a producer gives into
 // store references, at enqueue time: a local file is checked and copied
-// into the store; a store path or s3:// reference must exist. Either way
-// its type must be one Amazon allows. Jobs then carry only references,
-// never bytes.
+// into the store; a store path or s3:// reference must exist (and s3://
+// ones lie where the store allows). Either way its type must be one Amazon
+// allows. Jobs then carry only references, never bytes.
 type AttachmentResolver struct {
 	Store attachstore.Store
-	// BaseDir resolves relative local paths (a batch file's folder); empty
+	// BaseDir resolves relative local paths when LocalDir is empty; empty
 	// means the working directory.
 	BaseDir string
 	// LocalFiles allows local files (the CLI); the HTTP API leaves it off,
 	// so a remote caller cannot read the server's files.
 	LocalFiles bool
+	// LocalDir, when set (with LocalFiles), confines local files to that
+	// directory, as for the rows of a batch file that may come from
+	// anywhere: a local source must be a relative path that stays inside
+	// LocalDir, also through symbolic links, and an absolute path or one
+	// that climbs out is refused. Empty means any local path (enqueue send:
+	// a user at a terminal naming their own files).
+	LocalDir string
+	// NoLocalHint, when LocalFiles is off, is added to the reason a source
+	// is not in the store (say, how to allow local files).
+	NoLocalHint string
 }
 
 // Resolve checks one attachment and returns it with its store reference.
@@ -32,13 +45,31 @@ func (r *AttachmentResolver) Resolve(ctx context.Context, a Attachment) (Attachm
 	if src == "" {
 		return a, fmt.Errorf("source is required")
 	}
-	if r.LocalFiles && !strings.HasPrefix(src, "s3://") {
+	local := r.LocalFiles && !strings.HasPrefix(src, "s3://")
+	if local && r.LocalDir != "" {
+		ref, name, found, err := r.putConfined(ctx, src)
+		if err != nil {
+			return a, err
+		}
+		if found {
+			a.Source = ref
+			if a.FileName == "" {
+				a.FileName = name
+			}
+			return a, nil
+		}
+	} else if local {
 		p := src
 		if !filepath.IsAbs(p) && r.BaseDir != "" {
 			p = filepath.Join(r.BaseDir, p)
 		}
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			ref, err := r.putLocal(ctx, p)
+			f, err := os.Open(p)
+			if err != nil {
+				return a, err
+			}
+			defer f.Close()
+			ref, err := r.putLocal(ctx, f, p)
 			if err != nil {
 				return a, err
 			}
@@ -51,8 +82,13 @@ func (r *AttachmentResolver) Resolve(ctx context.Context, a Attachment) (Attachm
 	}
 	rc, info, err := r.Store.Open(ctx, src)
 	if err != nil {
-		if r.LocalFiles {
+		switch {
+		case local && r.LocalDir != "":
+			return a, fmt.Errorf("%v (and no such file under %s)", err, r.LocalDir)
+		case local:
 			return a, fmt.Errorf("%v (and no such local file)", err)
+		case r.NoLocalHint != "" && (errors.Is(err, attachstore.ErrNotFound) || errors.Is(err, attachstore.ErrInvalidRef)):
+			return a, fmt.Errorf("%v; %s", err, r.NoLocalHint)
 		}
 		return a, err
 	}
@@ -75,12 +111,58 @@ func (r *AttachmentResolver) Resolve(ctx context.Context, a Attachment) (Attachm
 	return a, nil
 }
 
-func (r *AttachmentResolver) putLocal(ctx context.Context, path string) (string, error) {
-	f, err := os.Open(path)
+// putConfined copies the local file src, which must lie inside LocalDir,
+// into the store. found is false (with a nil error) when there is no such
+// file, so that src may still name a store path.
+func (r *AttachmentResolver) putConfined(ctx context.Context, src string) (ref, name string, found bool, err error) {
+	if filepath.IsAbs(src) {
+		return "", "", false, fmt.Errorf("%q is an absolute path; local files must be named relative to %s", src, r.LocalDir)
+	}
+	if !filepath.IsLocal(src) {
+		return "", "", false, fmt.Errorf("%q leads outside %s; local files must lie inside it", src, r.LocalDir)
+	}
+	root, err := os.OpenRoot(r.LocalDir)
 	if err != nil {
-		return "", err
+		return "", "", false, fmt.Errorf("local files directory: %w", err)
+	}
+	defer root.Close()
+	// Stat first, so that opening a FIFO or a device cannot block.
+	fi, err := root.Stat(src)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+		return "", "", false, nil
+	case err != nil && isRootEscape(err):
+		return "", "", false, fmt.Errorf("%q leads outside %s through a symbolic link; local files must lie inside it", src, r.LocalDir)
+	case err != nil:
+		return "", "", false, fmt.Errorf("local file %q: %w", src, err)
+	case !fi.Mode().IsRegular():
+		return "", "", false, fmt.Errorf("local file %q is not a regular file", src)
+	}
+	f, err := root.Open(src)
+	if err != nil {
+		return "", "", false, fmt.Errorf("local file %q: %w", src, err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", "", false, fmt.Errorf("local file %q is not a regular file", src)
+	}
+	ref, err = r.putLocal(ctx, f, src)
+	if err != nil {
+		return "", "", false, err
+	}
+	return ref, filepath.Base(src), true, nil
+}
+
+// isRootEscape reports os.Root's (unexported) error for a path, or a
+// symbolic link on it, that leads outside the root.
+func isRootEscape(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Err.Error() == "path escapes from parent"
+}
+
+// putLocal checks the type of the open local file f, named path, and
+// copies it into the store.
+func (r *AttachmentResolver) putLocal(ctx context.Context, f *os.File, path string) (string, error) {
 	mime, ok, err := attachstore.Sniff(f)
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", path, err)

@@ -20,7 +20,10 @@ import (
 // Amazon is what the worker needs from the SP-API client; *spapi.Client
 // implements it.
 type Amazon interface {
-	GetMessagingActionsForOrder(ctx context.Context, sellerID, orderID, marketplaceID string) (*spapi.Actions, *spapi.Response, error)
+	// GetActions lists what Amazon offers for the order now, from the API
+	// of type t (getMessagingActionsForOrder or
+	// getSolicitationActionsForOrder).
+	GetActions(ctx context.Context, sellerID, orderID, marketplaceID string, t spapi.MessageType) (*spapi.Actions, *spapi.Response, error)
 	CreateUploadDestination(ctx context.Context, sellerID, resource, marketplaceID, contentMD5, contentType string) (*spapi.UploadDestination, *spapi.Response, error)
 	Upload(ctx context.Context, dest *spapi.UploadDestination, body io.Reader, size int64) error
 	Send(ctx context.Context, sellerID, orderID, marketplaceID string, t spapi.MessageType, req spapi.SendRequest) (*spapi.Response, error)
@@ -75,6 +78,10 @@ type Handler struct {
 	// MaxAge ends a job that has no deadline as expired once it is this
 	// old (from enqueue). Default DefaultMaxAge.
 	MaxAge time.Duration
+	// ReviewRecheck is how long a review request waits before asking
+	// again when its order is inside the review window but Amazon does not
+	// offer it yet. Default DefaultReviewRecheck.
+	ReviewRecheck time.Duration
 
 	schemas  schemaCache
 	observed sync.Map // ratelimit.Key -> observation
@@ -89,14 +96,33 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 		if id == "" {
 			return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 		}
-		j = &Job{}
-		return h.finish(ctx, id, j, start, Result{Outcome: OutcomeFailed, Reason: "bad_payload", Message: err.Error()})
+		return h.badPayload(ctx, id, task.Payload(), start, err)
 	}
 	if id == "" {
 		id = j.ID()
 	}
 	r := &run{h: h, id: id, job: j, start: start, log: h.logger().With("job_id", id, "seller", j.SellerID, "order", j.OrderID, "type", j.Type)}
 	return r.process(ctx)
+}
+
+// badPayload handles a payload this worker cannot decode. One of a newer
+// format version comes from a newer producer during a rolling update: it is
+// retried with back-off (a newer worker may take it) and, when its attempts
+// are spent, ends failed. Anything else is failed at once. Either way the
+// outcome is recorded under the job's own campaign when the payload names
+// one, so that campaign's pending count drops.
+func (h *Handler) badPayload(ctx context.Context, id string, payload []byte, start time.Time, derr error) error {
+	j := decodeLenient(payload)
+	res := Result{Outcome: OutcomeFailed, Reason: "bad_payload", Message: derr.Error()}
+	if errors.Is(derr, ErrNewerVersion) {
+		retried, _ := asynq.GetRetryCount(ctx)
+		if retried+1 < DefaultMaxAttempts {
+			h.logger().Warn("job of a newer format; will retry (a newer worker may take it)", "job_id", id, "error", derr)
+			return derr
+		}
+		res.Reason = "newer_version"
+	}
+	return h.finish(ctx, id, j, start, res)
 }
 
 func (h *Handler) logger() *slog.Logger {
@@ -118,6 +144,13 @@ func (h *Handler) maxInlineWait() time.Duration {
 		return h.MaxInlineWait
 	}
 	return 2 * time.Second
+}
+
+func (h *Handler) maxAge() time.Duration {
+	if h.MaxAge > 0 {
+		return h.MaxAge
+	}
+	return DefaultMaxAge
 }
 
 func (h *Handler) staleClaim() time.Duration {
@@ -236,15 +269,15 @@ func (r *run) transient(ctx context.Context, reason string, err error) error {
 func (r *run) process(ctx context.Context) error {
 	h, j := r.h, r.job
 	now := h.now()
-	if j.Deadline != nil && now.After(*j.Deadline) {
+	if dl := j.EffectiveDeadline(); dl != nil && now.After(*dl) {
 		if done, err := r.settlePriorAttempt(ctx); done || err != nil {
 			return err
 		}
-		return r.finish(ctx, Result{Outcome: OutcomeExpired, Reason: "deadline_passed", Message: "deadline " + j.Deadline.Format(time.RFC3339) + " passed before the message was sent"})
+		return r.finish(ctx, expiredResult(j, *dl))
 	}
-	if j.NotBefore != nil && now.Before(*j.NotBefore) {
+	if nb := j.EffectiveNotBefore(); nb != nil && now.Before(*nb) {
 		// asynq may hand a scheduled job over up to a second early.
-		d := j.NotBefore.Sub(now)
+		d := nb.Sub(now)
 		if d > h.maxInlineWait() {
 			return r.deferFor(h.deferIn(d), "not_before")
 		}
@@ -253,6 +286,12 @@ func (r *run) process(ctx context.Context) error {
 		}
 	}
 	if err := (Validation{Sellers: h.Sellers}).Validate(j); err != nil {
+		if onlyUnknownSeller(err) {
+			// A rolling update: a producer knows a seller this worker's
+			// sellers file does not have yet. Retry; another (or this,
+			// reloaded) worker may know it.
+			return r.transient(ctx, "unknown_seller", err)
+		}
 		if done, err := r.settlePriorAttempt(ctx); done || err != nil {
 			return err
 		}
@@ -282,12 +321,12 @@ func (r *run) process(ctx context.Context) error {
 
 	// One reservation per operation this message needs; the job waits
 	// (in-process when short, else deferred once to its slot).
-	actionsKey := ratelimit.Key{Seller: j.SellerID, Operation: spapi.OpGetMessagingActionsForOrder}
+	actionsKey := ratelimit.Key{Seller: j.SellerID, Operation: r.typ.ActionsOperation()}
 	sendKey := ratelimit.Key{Seller: j.SellerID, Operation: r.typ.OperationID}
 	// One round trip: both slots, and whether the job already ended (a
 	// redelivery), which the earlier checks could only finish again,
 	// harmlessly (outcomes are recorded once).
-	final, wait, err := r.reserveFirst(ctx, actionsKey, sendKey)
+	final, enqueued, wait, err := r.reserveFirst(ctx, actionsKey, sendKey)
 	if err != nil {
 		return err
 	}
@@ -296,11 +335,19 @@ func (r *run) process(ctx context.Context) error {
 		r.log.Info("job already has its final outcome; redelivery ignored")
 		return nil
 	}
+	if j.EffectiveDeadline() == nil && !enqueued.IsZero() && h.now().Sub(enqueued) > h.maxAge() {
+		r.release(ctx)
+		if done, err := r.settlePriorAttempt(ctx); done || err != nil {
+			return err
+		}
+		return r.finish(ctx, Result{Outcome: OutcomeExpired, Reason: "max_age",
+			Message: fmt.Sprintf("not sent within the maximum age of %s (enqueued %s; give a deadline to choose another)", h.maxAge(), enqueued.UTC().Format(time.RFC3339))})
+	}
 	if wait, err = r.untilDue(ctx, wait, actionsKey, sendKey); err != nil {
 		return err
 	}
 	if wait > h.maxInlineWait() {
-		if j.Deadline != nil && h.now().Add(wait).After(*j.Deadline) {
+		if dl := j.EffectiveDeadline(); dl != nil && h.now().Add(wait).After(*dl) {
 			r.release(ctx)
 			return r.finish(ctx, Result{Outcome: OutcomeExpired, Reason: "deadline_before_quota",
 				Message: fmt.Sprintf("the seller's quota has no slot before the deadline (next in %s)", wait.Round(time.Second))})
@@ -317,8 +364,8 @@ func (r *run) process(ctx context.Context) error {
 func (r *run) checkAndSend(ctx context.Context, keys []ledger.Key, actionsKey, sendKey ratelimit.Key) error {
 	h, j := r.h, r.job
 	t0 := time.Now()
-	acts, resp, err := h.Amazon.GetMessagingActionsForOrder(ctx, j.SellerID, j.OrderID, j.MarketplaceID)
-	h.Metrics.call(spapi.OpGetMessagingActionsForOrder, t0, resp, err)
+	acts, resp, err := h.Amazon.GetActions(ctx, j.SellerID, j.OrderID, j.MarketplaceID, r.typ)
+	h.Metrics.call(r.typ.ActionsOperation(), t0, resp, err)
 	r.observe(ctx, actionsKey, resp, err)
 	if err != nil {
 		return r.amazonError(ctx, "availability", actionsKey, err)
@@ -332,6 +379,9 @@ func (r *run) checkAndSend(ctx context.Context, keys []ledger.Key, actionsKey, s
 				(e.State == ledger.StateSent || e.State == ledger.StateInDoubt) {
 				return r.finishFromLedger(ctx, e)
 			}
+		}
+		if r.typ.API == spapi.APISolicitations {
+			return r.reviewNotOffered(ctx, resp)
 		}
 		return r.finish(ctx, Result{Outcome: OutcomeSkippedUnavailable, Reason: "not_offered", RequestID: requestID(resp),
 			Message: "Amazon does not offer " + r.typ.Name + " for this order now"})
@@ -400,6 +450,16 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 		// An earlier attempt died after it may have sent.
 		return r.inDoubt(ctx, keys, "an earlier attempt of this job was interrupted while sending", nil)
 	}
+	// The claim and the mark must survive a Redis crash before the send:
+	// lost, they would let the job be sent again.
+	if h.Durable != nil {
+		if err := h.Durable.Confirm(ctx); err != nil {
+			r.sendRefused = true // nothing was sent: the mark may go
+			r.releaseLedger(ctx, keys)
+			r.log.Warn("Redis did not confirm the claim durable; send deferred", "error", err)
+			return r.deferFor(5*time.Second, "durability")
+		}
+	}
 	// (process's deferred release removes the mark with the slots, after
 	// the outcome is recorded.)
 	// Wait for the send's own slot (reserved at the start).
@@ -410,8 +470,11 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 	t0 := time.Now()
 	r.sendAttempted = true
 	resp, err := h.Amazon.Send(ctx, j.SellerID, j.OrderID, j.MarketplaceID, r.typ, req)
-	if err != nil && !spapi.IsOutcomeUnknown(err) {
-		r.sendRefused = true // Amazon answered with an error, or the request never left
+	resend := err != nil && h.ResendAfter5xx && spapi.IsSendServerError(err)
+	if err != nil && (!spapi.IsOutcomeUnknown(err) || resend) {
+		// Amazon answered with an error, or the request never left (or the
+		// deployment chose to resend after a 5xx).
+		r.sendRefused = true
 	}
 	h.Metrics.call(r.typ.OperationID, t0, resp, err)
 	r.observe(ctx, sendKey, resp, err)
@@ -425,8 +488,12 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 		}
 		return r.finish(ctx, Result{Outcome: OutcomeSent, Reason: "sent", RequestID: requestID(resp)})
 	}
-	if spapi.IsOutcomeUnknown(err) {
-		return r.inDoubt(wctx, keys, "the send reached Amazon but its answer was lost", err)
+	if spapi.IsOutcomeUnknown(err) && !resend {
+		why := "the send reached Amazon but its answer was lost"
+		if spapi.IsSendServerError(err) {
+			why = "Amazon answered the send with a server error after receiving it"
+		}
+		return r.inDoubt(wctx, keys, why, err)
 	}
 	if len(keys) > 0 {
 		if rerr := h.Ledger.Release(wctx, keys, r.id); rerr != nil {
@@ -472,7 +539,7 @@ func (r *run) inDoubt(ctx context.Context, keys []ledger.Key, why string, cause 
 	res := amazonResult(OutcomeUnconfirmed, "answer_lost", cause)
 	res.Message = why + "; not resent, to avoid messaging the buyer twice"
 	if r.typ.OncePerOrder {
-		acts, resp, err := h.Amazon.GetMessagingActionsForOrder(ctx, j.SellerID, j.OrderID, j.MarketplaceID)
+		acts, resp, err := h.Amazon.GetActions(ctx, j.SellerID, j.OrderID, j.MarketplaceID, r.typ)
 		if err == nil {
 			if _, still := acts.Find(r.typ); !still {
 				if len(keys) > 0 {
@@ -501,8 +568,12 @@ func (r *run) amazonError(ctx context.Context, step string, key ratelimit.Key, e
 	case spapi.IsThrottled(err):
 		_ = r.h.Limiter.Throttled(ctx, key)
 		return r.deferFor(r.backoff429(ctx, key), "throttled")
+	case spapi.IsOutsideReviewWindow(err):
+		return r.finish(ctx, amazonResult(OutcomeSkippedUnavailable, "outside_review_window", err))
 	case spapi.IsUnavailable(err):
 		return r.finish(ctx, amazonResult(OutcomeSkippedUnavailable, "not_offered", err))
+	case spapi.IsSendServerError(err) && r.h.ResendAfter5xx:
+		return r.transient(ctx, step, err)
 	case spapi.IsRetryable(err), spapi.IsTokenError(err) && !isLWAPermanent(err), errors.Is(err, context.DeadlineExceeded):
 		return r.transient(ctx, step, err)
 	default:

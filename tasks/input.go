@@ -25,12 +25,16 @@ type jobInput struct {
 	IdempotencyKey string       `json:"idempotency_key"`
 	NotBefore      string       `json:"not_before"`
 	Deadline       string       `json:"deadline"`
+	DeliveredAt    string       `json:"delivered_at"`
+	DeliveryStart  string       `json:"delivery_start"`
+	DeliveryEnd    string       `json:"delivery_end"`
 }
 
 // JobFields are the field names a job accepts, in PRODUCT.md order (the CSV
 // header uses the same names).
 var JobFields = []string{"seller_id", "marketplace_id", "order_id", "type", "text", "attachments",
-	"coverage_start", "coverage_end", "campaign", "idempotency_key", "not_before", "deadline"}
+	"coverage_start", "coverage_end", "campaign", "idempotency_key", "not_before", "deadline",
+	"delivered_at", "delivery_start", "delivery_end"}
 
 // ParseJobJSON parses one producer-supplied job object (a JSONL row, an HTTP
 // body item). Unknown fields, wrong JSON types and bad RFC 3339 dates are
@@ -59,6 +63,7 @@ func ParseJobFields(fields map[string]string) (*Job, []FieldError) {
 		Type: fields["type"], Text: fields["text"], CoverageStart: fields["coverage_start"],
 		CoverageEnd: fields["coverage_end"], Campaign: fields["campaign"], IdempotencyKey: fields["idempotency_key"],
 		NotBefore: fields["not_before"], Deadline: fields["deadline"],
+		DeliveredAt: fields["delivered_at"], DeliveryStart: fields["delivery_start"], DeliveryEnd: fields["delivery_end"],
 	}
 	if a := strings.TrimSpace(fields["attachments"]); a != "" {
 		if strings.HasPrefix(a, "[") {
@@ -103,6 +108,9 @@ func (in *jobInput) job() (*Job, []FieldError) {
 		{"coverage_end", in.CoverageEnd, &j.CoverageEnd},
 		{"not_before", in.NotBefore, &j.NotBefore},
 		{"deadline", in.Deadline, &j.Deadline},
+		{"delivered_at", in.DeliveredAt, &j.DeliveredAt},
+		{"delivery_start", in.DeliveryStart, &j.DeliveryStart},
+		{"delivery_end", in.DeliveryEnd, &j.DeliveryEnd},
 	} {
 		v := strings.TrimSpace(d.value)
 		if v == "" {

@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,6 +33,12 @@ type Job struct {
 	IdempotencyKey string       `json:"idempotency_key,omitempty"`
 	NotBefore      *time.Time   `json:"not_before,omitempty"`
 	Deadline       *time.Time   `json:"deadline,omitempty"`
+	// DeliveredAt, or DeliveryStart and DeliveryEnd, are the order's
+	// delivery (window), for review requests only: they set the default
+	// NotBefore and Deadline (see ReviewWindow).
+	DeliveredAt   *time.Time `json:"delivered_at,omitempty"`
+	DeliveryStart *time.Time `json:"delivery_start,omitempty"`
+	DeliveryEnd   *time.Time `json:"delivery_end,omitempty"`
 
 	// AutoCampaign is set by a producer that chose Campaign itself (batch's
 	// file name) rather than the user: such a campaign labels the job's
@@ -49,28 +57,84 @@ type Attachment struct {
 // ID returns the job's deterministic id. The same job gets the same id, so a
 // re-run of a batch file or a retried POST is recognised as a duplicate:
 //   - with an idempotency key: seller + key;
-//   - otherwise: seller, marketplace, order, type, campaign and content.
+//   - otherwise: seller, marketplace, order, type, the campaign the user
+//     named (not one a producer chose, see AutoCampaign) and content.
 //
-// Once-per-order types are additionally guarded by the ledger, whatever
-// their id.
+// Every field is length-prefixed, so no text can make two different jobs
+// hash alike. Once-per-order types are additionally guarded by the ledger,
+// whatever their id.
 func (j *Job) ID() string {
 	h := sha256.New()
+	field := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
 	if j.IdempotencyKey != "" {
-		fmt.Fprintf(h, "idem\x00%s\x00%s", j.SellerID, j.IdempotencyKey)
+		field("idem")
+		field(j.SellerID)
+		field(j.IdempotencyKey)
 	} else {
-		fmt.Fprintf(h, "job\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s", j.SellerID, j.MarketplaceID, j.OrderID, canonicalType(j.Type), j.Campaign, j.Text)
+		campaign := j.Campaign
+		if j.AutoCampaign {
+			campaign = ""
+		}
+		for _, s := range []string{"job", j.SellerID, j.MarketplaceID, j.OrderID, canonicalType(j.Type), campaign, j.Text} {
+			field(s)
+		}
+		fmt.Fprintf(h, "%d", len(j.Attachments))
 		for _, a := range j.Attachments {
-			fmt.Fprintf(h, "\x00%s\x00%s", a.Source, a.FileName)
+			field(a.Source)
+			field(a.FileName)
 		}
 		for _, t := range []*time.Time{j.CoverageStart, j.CoverageEnd} {
 			if t != nil {
-				fmt.Fprintf(h, "\x00%d", t.UnixNano())
+				field(strconv.FormatInt(t.UnixNano(), 10))
 			} else {
-				fmt.Fprint(h, "\x00-")
+				field("-")
 			}
 		}
 	}
 	return "j_" + hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// Amazon's review-request window: from ReviewWindowOpens after the earliest
+// delivery to ReviewWindowCloses after the latest.
+const (
+	ReviewWindowOpens  = 5 * 24 * time.Hour
+	ReviewWindowCloses = 30 * 24 * time.Hour
+)
+
+// ReviewWindow returns when Amazon allows a review request for the job's
+// order: from 5 days after its (earliest) delivery to 30 days after its
+// (latest) delivery. ok is false when the job carries no delivery date.
+func (j *Job) ReviewWindow() (opens, closes time.Time, ok bool) {
+	earliest, latest := j.DeliveryStart, j.DeliveryEnd
+	if j.DeliveredAt != nil {
+		earliest, latest = j.DeliveredAt, j.DeliveredAt
+	}
+	if earliest == nil || latest == nil {
+		return time.Time{}, time.Time{}, false
+	}
+	return earliest.Add(ReviewWindowOpens), latest.Add(ReviewWindowCloses), true
+}
+
+// EffectiveNotBefore is NotBefore, else the opening of the review window.
+func (j *Job) EffectiveNotBefore() *time.Time {
+	if j.NotBefore != nil {
+		return j.NotBefore
+	}
+	if opens, _, ok := j.ReviewWindow(); ok {
+		return &opens
+	}
+	return nil
+}
+
+// EffectiveDeadline is Deadline, else the close of the review window.
+func (j *Job) EffectiveDeadline() *time.Time {
+	if j.Deadline != nil {
+		return j.Deadline
+	}
+	if _, closes, ok := j.ReviewWindow(); ok {
+		return &closes
+	}
+	return nil
 }
 
 // Encode returns the job's payload bytes (with its version set).
@@ -80,6 +144,10 @@ func (j *Job) Encode() ([]byte, error) {
 	return json.Marshal(&c)
 }
 
+// ErrNewerVersion means a payload was written by a newer producer than this
+// worker (a rolling update).
+var ErrNewerVersion = errors.New("job format is newer than this worker understands")
+
 // DecodeJob parses a payload. Unknown fields are refused, so a producer's
 // typo never silently drops data.
 func DecodeJob(b []byte) (*Job, error) {
@@ -87,13 +155,20 @@ func DecodeJob(b []byte) (*Job, error) {
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil {
+		// A newer producer may add fields this worker does not know.
+		var v struct {
+			V int `json:"v"`
+		}
+		if json.Unmarshal(b, &v) == nil && v.V > JobVersion {
+			return nil, fmt.Errorf("%w: version %d, this worker understands %d", ErrNewerVersion, v.V, JobVersion)
+		}
 		return nil, fmt.Errorf("decode job: %w", err)
 	}
 	if j.V == 0 {
 		j.V = JobVersion
 	}
 	if j.V > JobVersion {
-		return nil, fmt.Errorf("job format version %d is newer than this worker understands (%d)", j.V, JobVersion)
+		return nil, fmt.Errorf("%w: version %d, this worker understands %d", ErrNewerVersion, j.V, JobVersion)
 	}
 	return &j, nil
 }

@@ -16,8 +16,11 @@ import (
 // LimitOverride), the rate Amazon reported in x-amzn-RateLimit-Limit, and
 // this default.
 func defaultLimit(op string) ratelimit.Limit {
-	if op == spapi.OpCreateUploadDestinationForResource {
+	switch op {
+	case spapi.OpCreateUploadDestinationForResource:
 		return ratelimit.Limit{Rate: spapi.UploadsRate, Burst: spapi.UploadsBurst}
+	case spapi.OpGetSolicitationActionsForOrder, reviewOperation:
+		return ratelimit.Limit{Rate: spapi.SolicitationsRate, Burst: spapi.SolicitationsBurst}
 	}
 	return ratelimit.Limit{Rate: spapi.MessagingRate, Burst: spapi.MessagingBurst}
 }
@@ -98,23 +101,31 @@ func (h *Handler) deferIn(wait time.Duration) time.Duration {
 
 // reserveFirst is reserve for the first keys of an attempt, pipelined with
 // the check whether the job already has its final outcome.
-func (r *run) reserveFirst(ctx context.Context, keys ...ratelimit.Key) (final bool, wait time.Duration, err error) {
+// enqueued is when the job was accepted (zero when its record does not say).
+func (r *run) reserveFirst(ctx context.Context, keys ...ratelimit.Key) (final bool, enqueued time.Time, wait time.Duration, err error) {
 	lims := make([]ratelimit.Limit, len(keys))
 	for i, k := range keys {
 		lims[i] = defaultLimit(k.Operation)
 	}
-	var state *redis.StringCmd
+	var rec *redis.SliceCmd
 	res, err := r.h.Limiter.ReserveAllWith(ctx, keys, r.class, r.id, lims, func(p redis.Pipeliner) {
-		state = p.HGet(ctx, r.h.Outcomes.jobKey(r.job.Campaign, r.id), "state")
+		rec = p.HMGet(ctx, r.h.Outcomes.jobKey(r.job.Campaign, r.id), "state", "enqueued_at")
 	})
 	if err != nil {
-		return false, 0, err
+		return false, time.Time{}, 0, err
 	}
 	r.record(keys, res)
 	for _, x := range res {
 		wait = max(wait, x.Wait)
 	}
-	return state.Val() == "final", wait, nil
+	vals := rec.Val()
+	if len(vals) == 2 {
+		if s, ok := vals[1].(string); ok {
+			enqueued, _ = time.Parse(time.RFC3339Nano, s)
+		}
+		final = vals[0] == "final"
+	}
+	return final, enqueued, wait, nil
 }
 
 func (r *run) record(keys []ratelimit.Key, res []ratelimit.Reservation) {

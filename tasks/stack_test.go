@@ -85,7 +85,7 @@ func newStack(t *testing.T, cfg sandbox.Config) *stack {
 	s.s3 = s3.New(s3.Options{BaseEndpoint: aws.String(s3srv.URL), Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""), UsePathStyle: true})
 	s.dir = t.TempDir()
-	store, err := attachstore.Open(ctx, "file://"+s.dir, attachstore.WithS3Client(s.s3))
+	store, err := attachstore.Open(ctx, "file://"+s.dir, attachstore.WithS3Client(s.s3), attachstore.WithS3Allow("s3://"+bucket+"/"))
 	require.NoError(t, err)
 	s.store = store
 

@@ -50,8 +50,8 @@ func QueueFor(j *Job) string {
 }
 
 // NewTask builds the asynq task for a job: its deterministic id as TaskID
-// (a live duplicate is refused by asynq), its queue, not_before as
-// ProcessAt, and a MaxRetry asynq never reaches (see asynqMaxRetry).
+// (a live duplicate is refused by asynq), its queue, not_before (or the
+// opening of a review request's window) as ProcessAt, and a MaxRetry asynq never reaches (see asynqMaxRetry).
 func NewTask(j *Job) (*asynq.Task, error) {
 	b, err := j.Encode()
 	if err != nil {
@@ -63,8 +63,8 @@ func NewTask(j *Job) (*asynq.Task, error) {
 		asynq.MaxRetry(asynqMaxRetry),
 		asynq.Timeout(DefaultTaskTimeout),
 	}
-	if j.NotBefore != nil && j.NotBefore.After(time.Now()) {
-		opts = append(opts, asynq.ProcessAt(*j.NotBefore))
+	if nb := j.EffectiveNotBefore(); nb != nil && nb.After(time.Now()) {
+		opts = append(opts, asynq.ProcessAt(*nb))
 	}
 	return asynq.NewTask(TypeMessage, b, opts...), nil
 }

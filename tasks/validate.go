@@ -14,6 +14,8 @@ import (
 type FieldError struct {
 	Field  string `json:"field"`
 	Reason string `json:"reason"`
+
+	unknownSeller bool // the seller is not in the sellers file
 }
 
 func (e FieldError) Error() string { return e.Field + ": " + e.Reason }
@@ -69,7 +71,7 @@ func (v Validation) Validate(j *Job) error {
 	} else if v.Sellers != nil {
 		region, ok := v.Sellers.SellerRegion(j.SellerID)
 		if !ok {
-			add("seller_id", "seller %q is not in the sellers file", j.SellerID)
+			ps = append(ps, FieldError{Field: "seller_id", Reason: fmt.Sprintf("seller %q is not in the sellers file", j.SellerID), unknownSeller: true})
 		} else if j.MarketplaceID != "" {
 			if err := spapi.CheckMarketplace(region, j.MarketplaceID); err != nil {
 				add("marketplace_id", "%v", err)
@@ -89,8 +91,13 @@ func (v Validation) Validate(j *Job) error {
 	if len(j.IdempotencyKey) > MaxIdempotencyKey {
 		add("idempotency_key", "is longer than %d characters", MaxIdempotencyKey)
 	}
-	if j.NotBefore != nil && j.Deadline != nil && !j.Deadline.After(*j.NotBefore) {
-		add("deadline", "must be after not_before")
+	if nb, dl := j.EffectiveNotBefore(), j.EffectiveDeadline(); nb != nil && dl != nil && !dl.After(*nb) {
+		switch {
+		case j.Deadline != nil:
+			add("deadline", "must be after not_before (or the opening of the review window)")
+		default:
+			add("not_before", "must be before the close of the review window (30 days after delivery)")
+		}
 	}
 	if j.Type == "" {
 		add("type", "is required")
@@ -102,6 +109,7 @@ func (v Validation) Validate(j *Job) error {
 		return finish(ps)
 	}
 	ps = append(ps, checkContent(t, j)...)
+	ps = append(ps, checkDelivery(t, j)...)
 	for i, a := range j.Attachments {
 		f := fmt.Sprintf("attachments[%d]", i)
 		if a.Source == "" {
@@ -173,6 +181,41 @@ func checkContent(t spapi.MessageType, j *Job) []FieldError {
 	}
 	return ps
 }
+
+// checkDelivery checks the delivery fields: review requests only, either
+// delivered_at or both delivery_start and delivery_end, in order.
+func checkDelivery(t spapi.MessageType, j *Job) []FieldError {
+	var ps []FieldError
+	add := func(field, reason string) { ps = append(ps, FieldError{Field: field, Reason: reason}) }
+	if j.DeliveredAt == nil && j.DeliveryStart == nil && j.DeliveryEnd == nil {
+		return nil
+	}
+	if t.API != spapi.APISolicitations {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"delivered_at", j.DeliveredAt != nil}, {"delivery_start", j.DeliveryStart != nil}, {"delivery_end", j.DeliveryEnd != nil}} {
+			if f.set {
+				add(f.name, "only review requests ("+reviewTypeName+") take delivery dates")
+			}
+		}
+		return ps
+	}
+	switch {
+	case j.DeliveredAt != nil && (j.DeliveryStart != nil || j.DeliveryEnd != nil):
+		add("delivered_at", "give delivered_at or delivery_start and delivery_end, not both")
+	case j.DeliveredAt == nil && j.DeliveryStart == nil:
+		add("delivery_start", "is required with delivery_end")
+	case j.DeliveredAt == nil && j.DeliveryEnd == nil:
+		add("delivery_end", "is required with delivery_start")
+	case j.DeliveryStart != nil && j.DeliveryEnd.Before(*j.DeliveryStart):
+		add("delivery_end", "is before delivery_start")
+	}
+	return ps
+}
+
+// reviewTypeName is the canonical name of the review-request type.
+const reviewTypeName = "productReviewAndSellerFeedback"
 
 var (
 	htmlTagRE = regexp.MustCompile(`(?i)<\s*/?\s*[a-z][a-z0-9]*(\s[^<>]*)?/?\s*>|&(?:[a-z]+|#\d+|#x[0-9a-f]+);|<!--`)

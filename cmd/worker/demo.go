@@ -20,16 +20,24 @@ const demoCampaign = "demo"
 
 // demoOrders configures the sandbox's orders for the demo: one order that
 // still offers the removed amazonMotors type, and one that does not offer
-// confirmServiceDetails (an unavailable type).
+// confirmServiceDetails (an unavailable type), and one delivered too long
+// ago for a review request (every other order was delivered 10 days before
+// the sandbox started, inside Amazon's 5-30 day review window).
 func demoOrders() []sandbox.Order {
 	return []sandbox.Order{
 		{ID: "113-0000000-0000011", Available: []string{"amazonMotors"}},
 		{ID: "113-0000000-0000020", Available: []string{"confirmOrderDetails", "sendInvoice"}},
+		{ID: "113-0000000-0000031", Delivery: &sandbox.Delivery{Earliest: demoLongAgo()}},
 	}
 }
 
+// demoLongAgo is the delivery date of the demo's order whose review window
+// has closed.
+func demoLongAgo() time.Time { return time.Now().UTC().Truncate(time.Hour).AddDate(0, 0, -45) }
+
 // demoJobs is the sample campaign: every message type for the NA seller,
-// a few messages for the EU and FE sellers, a planted duplicate and an
+// two review requests (one inside Amazon's window, one after it), a few
+// messages for the EU and FE sellers, a planted duplicate and an
 // unavailable type.
 func demoJobs(attach func(name string) string) []*tasks.Job {
 	na, eu, fe := demoSellers[0], demoSellers[1], demoSellers[2]
@@ -44,6 +52,11 @@ func demoJobs(attach func(name string) string) []*tasks.Job {
 	warranty.CoverageStart, warranty.CoverageEnd = &start, &end
 	dupFeedback := j(na, "113-0000000-0000010", "updateFeedback", "")
 	dupFeedback.IdempotencyKey = "feedback-10-second-try"
+	delivered, longAgo := start.AddDate(0, 0, -8), demoLongAgo()
+	reviewSent := j(na, "113-0000000-0000030", "requestReview", "")
+	reviewSent.DeliveredAt = &delivered // inside the 5-30 day window: sent
+	reviewLate := j(na, "113-0000000-0000031", "requestReview", "")
+	reviewLate.DeliveredAt = &longAgo // the window closed: expired
 	return []*tasks.Job{
 		j(na, "113-0000000-0000001", "confirmCustomizationDetails", "Is this the engraving you asked for?", a("engraving.png")),
 		j(na, "113-0000000-0000002", "confirmDeliveryDetails", "Which day suits you for the delivery of your sofa?"),
@@ -58,6 +71,7 @@ func demoJobs(attach func(name string) string) []*tasks.Job {
 		dupFeedback, // the same once-per-order message again: the ledger stops it
 		j(na, "113-0000000-0000011", "amazonMotors", "", a("fitment.txt")),
 		j(na, "113-0000000-0000020", "confirmServiceDetails", "When can we come?"), // not offered for this order
+		reviewSent, reviewLate, // review requests (Solicitations API)
 		j(eu, "302-0000000-0000001", "sendInvoice", "", a("invoice.pdf")),
 		j(eu, "302-0000000-0000002", "confirmOrderDetails", "Welche Größe möchten Sie?"),
 		j(fe, "503-0000000-0000001", "unexpectedProblem", "お届けが2日遅れます。申し訳ありません。"),

@@ -1,0 +1,92 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spmsg/spmsg/spapi"
+)
+
+// DefaultReviewRecheck is how long a review request waits before asking
+// Amazon again when its order is inside the review window but Amazon does
+// not offer the request yet (its list can stay empty for a while).
+const DefaultReviewRecheck = 6 * time.Hour
+
+func (h *Handler) reviewRecheck() time.Duration {
+	if h.ReviewRecheck > 0 {
+		return h.ReviewRecheck
+	}
+	return DefaultReviewRecheck
+}
+
+// reviewNotOffered ends or defers a review request that Amazon does not
+// offer for its order now. Inside a known delivery window it is asked
+// again later (until the window closes, when it ends expired); without a
+// delivery date nothing says it will be offered later, so it is skipped.
+func (r *run) reviewNotOffered(ctx context.Context, resp *spapi.Response) error {
+	j, now := r.job, r.h.now()
+	opens, closes, ok := j.ReviewWindow()
+	if !ok {
+		return r.finish(ctx, Result{Outcome: OutcomeSkippedUnavailable, Reason: "not_offered", RequestID: requestID(resp),
+			Message: "Amazon does not offer a review request for this order now (no delivery date given, so it is not asked again)"})
+	}
+	if now.Before(opens) {
+		return r.deferFor(opens.Sub(now), "review_window_not_open")
+	}
+	if dl := j.EffectiveDeadline(); dl != nil && now.Before(*dl) {
+		return r.deferFor(min(r.h.reviewRecheck(), max(dl.Sub(now), time.Second)), "review_not_offered_yet")
+	}
+	return r.finish(ctx, Result{Outcome: OutcomeSkippedUnavailable, Reason: "not_offered", RequestID: requestID(resp),
+		Message: fmt.Sprintf("Amazon does not offer a review request for this order (its window closed %s)", closes.UTC().Format(time.RFC3339))})
+}
+
+// expiredResult is the outcome of a job whose deadline dl passed: its own,
+// or the close of its review window.
+func expiredResult(j *Job, dl time.Time) Result {
+	if j.Deadline == nil {
+		if _, closes, ok := j.ReviewWindow(); ok && closes.Equal(dl) {
+			return Result{Outcome: OutcomeExpired, Reason: "review_window_closed",
+				Message: "Amazon allows review requests until 30 days after delivery; the window closed " + dl.UTC().Format(time.RFC3339)}
+		}
+	}
+	return Result{Outcome: OutcomeExpired, Reason: "deadline_passed",
+		Message: "deadline " + dl.Format(time.RFC3339) + " passed before the message was sent"}
+}
+
+// onlyUnknownSeller reports a validation error whose only problem is a
+// seller missing from this worker's sellers file.
+func onlyUnknownSeller(err error) bool {
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) == 0 {
+		return false
+	}
+	for _, p := range ve.Problems {
+		if p.Field != "seller_id" || !p.unknownSeller {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeLenient reads what it can of a payload DecodeJob refused (unknown
+// fields, a newer version), so its outcome lands in the job's campaign.
+func decodeLenient(payload []byte) *Job {
+	var j Job
+	if json.Unmarshal(payload, &j) != nil {
+		var c struct {
+			Campaign string `json:"campaign"`
+			SellerID string `json:"seller_id"`
+			OrderID  string `json:"order_id"`
+			Type     string `json:"type"`
+		}
+		_ = json.Unmarshal(payload, &c)
+		return &Job{Campaign: c.Campaign, SellerID: c.SellerID, OrderID: c.OrderID, Type: c.Type}
+	}
+	return &j
+}
+
+// reviewOperation is the operation id of the review-request send.
+const reviewOperation = "createProductReviewAndSellerFeedbackSolicitation"
