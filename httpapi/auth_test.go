@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -124,4 +126,138 @@ func TestIsLoopback(t *testing.T) {
 	}
 	_, err := httpapi.IsLoopback("8080")
 	assert.Error(t, err)
+}
+
+// Ensure a seller-bound token enqueues only for its sellers (403 alone,
+// the item rejected naming seller_id in an array), reads only its
+// sellers' jobs (404 otherwise, as for an unknown id) and only campaigns
+// whose every job is of its sellers (404 otherwise); and that a bare token
+// still acts for every seller.
+func TestSellerBoundTokens(t *testing.T) {
+	f := newFixture(t)
+	na := jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"x","campaign":"na-only"`)
+	eu := `{"seller_id":"` + sellerEU + `","marketplace_id":"` + mktDE + `","order_id":"111-1111111-0000002","type":"confirmOrderDetails","text":"x","campaign":"mixed"}`
+	euAuth := []string{"Authorization", "Bearer " + tokenEU}
+	naAuth := []string{"Authorization", "Bearer " + tokenNA}
+
+	// POST, one job: 403 naming seller_id, nothing queued.
+	a := f.post("/v1/messages", na, euAuth...)
+	require.Equal(t, http.StatusForbidden, a.status, string(a.body))
+	var r itemResult
+	a.decode(t, &r)
+	assert.Equal(t, "rejected", r.Status)
+	require.Len(t, r.Errors, 1)
+	assert.Equal(t, "seller_id", r.Errors[0].Field)
+	assert.Contains(t, r.Error, sellerNA)
+	assert.Zero(t, f.queued())
+
+	// POST, an array: the other seller's item is rejected, the rest go.
+	mixedNA := strings.Replace(na, "na-only", "mixed", 1)
+	a = f.post("/v1/messages", "["+eu+","+mixedNA+"]", euAuth...)
+	require.Equal(t, http.StatusMultiStatus, a.status, string(a.body))
+	var ans batchAnswer
+	a.decode(t, &ans)
+	assert.Equal(t, "accepted", ans.Results[0].Status)
+	assert.Equal(t, "rejected", ans.Results[1].Status)
+	require.Len(t, ans.Results[1].Errors, 1)
+	assert.Equal(t, "seller_id", ans.Results[1].Errors[0].Field)
+	euID := ans.Results[0].ID
+	assert.Equal(t, 1, f.queued())
+
+	// The bare token acts for both: NA jobs into both campaigns.
+	a = f.post("/v1/messages", "["+na+","+mixedNA+"]")
+	require.Equal(t, http.StatusMultiStatus, a.status, string(a.body))
+	ans = batchAnswer{}
+	a.decode(t, &ans)
+	assert.Equal(t, 2, ans.Accepted, string(a.body))
+	naID := ans.Results[0].ID
+
+	// GET /v1/messages/{id}: another seller's job is not found, word for
+	// word as an unknown id.
+	a = f.get("/v1/messages/"+euID, naAuth...)
+	require.Equal(t, http.StatusNotFound, a.status)
+	assert.Equal(t, "job "+euID+": not found (never enqueued here, or its record expired)", a.fields(t)["error"])
+	assert.NotContains(t, string(a.body), sellerEU)
+	for _, c := range []struct {
+		id, token string
+		want      int
+	}{{euID, tokenEU, 200}, {naID, tokenNA, 200}, {naID, tokenEU, 404}, {euID, token1, 200}, {naID, token2, 200}} {
+		a = f.get("/v1/messages/"+c.id, "Authorization", "Bearer "+c.token)
+		assert.Equal(t, c.want, a.status, "%s with %s", c.id, c.token)
+	}
+
+	// GET /v1/campaigns/{name}: only when every job is of the token's
+	// sellers; an unknown campaign is not found either.
+	for _, c := range []struct {
+		campaign, token string
+		want            int
+	}{
+		{"na-only", tokenNA, 200}, {"na-only", tokenEU, 404}, {"mixed", tokenNA, 404}, {"mixed", tokenEU, 404},
+		{"mixed", token1, 200}, {"nosuch", tokenNA, 404}, {"nosuch", token1, 200},
+	} {
+		a = f.get("/v1/campaigns/"+c.campaign, "Authorization", "Bearer "+c.token)
+		assert.Equal(t, c.want, a.status, "%s with %s: %s", c.campaign, c.token, a.body)
+		if c.want == 404 {
+			assert.NotContains(t, string(a.body), "total")
+		}
+	}
+	sellersOf, err := f.outcomes.CampaignSellers(context.Background(), "mixed")
+	require.NoError(t, err)
+	assert.Equal(t, []string{sellerNA, sellerEU}, sellersOf)
+
+	// A token bound to both sellers sees the mixed campaign.
+	both := newFixture(t, func(c *httpapi.Config) {
+		c.Tokens = []httpapi.Token{{Secret: token1, Sellers: []string{sellerEU, sellerNA}}}
+	})
+	a = both.post("/v1/messages", "["+eu+","+mixedNA+"]")
+	require.Equal(t, http.StatusMultiStatus, a.status, string(a.body))
+	a = both.get("/v1/campaigns/mixed")
+	require.Equal(t, http.StatusOK, a.status, string(a.body))
+	assert.EqualValues(t, 2, a.fields(t)["total"])
+}
+
+// Ensure POST /v1/messages takes only Content-Type: application/json (with
+// a utf-8 charset or none): a form or text/plain body, which a web page
+// can post cross-site, is 415 and enqueues nothing.
+func TestPostMessagesNeedsJSONContentType(t *testing.T) {
+	f := newFixture(t)
+	job := jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"x"`)
+	for _, ct := range []string{"", "text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded",
+		"multipart/form-data; boundary=x", "application/jsonx", "application/json; charset=iso-8859-1", "application/json;;"} {
+		a := f.post("/v1/messages", job, "Content-Type", ct)
+		require.Equal(t, http.StatusUnsupportedMediaType, a.status, "Content-Type %q: %s", ct, a.body)
+		assert.Contains(t, a.fields(t)["error"], "application/json")
+	}
+	assert.Zero(t, f.queued())
+	for i, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON; charset=UTF-8"} {
+		a := f.post("/v1/messages", jobJSON("111-1111111-000000"+strconv.Itoa(i+1), "confirmOrderDetails", `"text":"x"`), "Content-Type", ct)
+		assert.Equal(t, http.StatusAccepted, a.status, "Content-Type %q: %s", ct, a.body)
+	}
+}
+
+// Ensure a server without tokens answers only requests whose Host is a
+// loopback name (DNS-rebinding defense), on every route; and that a
+// server with tokens does not care.
+func TestHostCheckWithoutTokens(t *testing.T) {
+	f := newFixture(t, func(c *httpapi.Config) { c.Tokens = nil })
+	port := f.srv.URL[strings.LastIndex(f.srv.URL, ":")+1:]
+	for _, host := range []string{"evil.example", "evil.example:" + port, "127.0.0.1.nip.io:" + port, "10.0.0.1:" + port,
+		"localhost.evil.example", "0.0.0.0:" + port, "[::]:" + port} {
+		for _, p := range []string{"/v1/messages/j_x", "/v1/campaigns/x", "/healthz", "/metrics", "/openapi.json", "/nosuch"} {
+			a := f.get(p, "Host", host)
+			require.Equal(t, http.StatusMisdirectedRequest, a.status, "Host %q %s", host, p)
+			assert.Contains(t, a.fields(t)["error"], "localhost")
+		}
+		a := f.post("/v1/messages", jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"x"`), "Host", host)
+		require.Equal(t, http.StatusMisdirectedRequest, a.status, host)
+	}
+	assert.Zero(t, f.queued())
+	for _, host := range []string{"localhost", "localhost:" + port, "LOCALHOST:" + port, "127.0.0.1", "127.0.0.1:" + port, "127.0.0.2:" + port, "[::1]:" + port, "[::1]"} {
+		a := f.get("/healthz", "Host", host)
+		assert.Equal(t, http.StatusOK, a.status, "Host %q", host)
+	}
+
+	withTokens := newFixture(t)
+	a := withTokens.get("/v1/campaigns/x", "Host", "api.example.com")
+	assert.Equal(t, http.StatusOK, a.status, "with tokens, any Host")
 }

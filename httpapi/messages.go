@@ -129,7 +129,7 @@ func checkJSONContentType(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Type charset %q: JSON is UTF-8 (send charset=utf-8, or none)", cs)
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type %q: JSON is UTF-8; send Content-Type: application/json (charset=utf-8, or none)", ct)
 		return false
 	}
 	return true
