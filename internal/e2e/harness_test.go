@@ -80,6 +80,10 @@ type deployment struct {
 	inspector   *asynq.Inspector
 	workers     []*workerProc
 	started     int
+	// strictRedis starts workers without REDIS_ACCEPT_RISK=1, so they
+	// refuse a Redis that can lose acknowledged writes (most tests run on
+	// a test Redis without AOF and accept that risk).
+	strictRedis bool
 
 	mu    sync.Mutex
 	calls []call // every request the sandbox answered, in arrival order
@@ -166,23 +170,7 @@ func (d *deployment) startWorker(concurrency int) *workerProc {
 	logf, err := os.Create(w.logPath)
 	require.NoError(t, err)
 	w.cmd = exec.Command(workerBin)
-	w.cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + os.Getenv("HOME"),
-		"TMPDIR=" + os.TempDir(),
-		"REDIS_URL=" + d.redisURL,
-		"SPAPI_LWA_CLIENT_ID=" + lwaClientID,
-		"SPAPI_LWA_CLIENT_SECRET=" + lwaClientSecret,
-		"SPAPI_SELLERS_FILE=" + d.sellersFile,
-		"SPAPI_ENDPOINT=" + d.spapiURL,
-		"SPAPI_LWA_ENDPOINT=" + d.spapiURL + sandbox.TokenPath,
-		"ATTACHMENT_STORE=file://" + d.storeDir,
-		fmt.Sprintf("WORKER_CONCURRENCY=%d", concurrency),
-		"WORKER_SHUTDOWN_TIMEOUT=5s",
-		"METRICS_ADDR=127.0.0.1:0",
-		"LOG_FORMAT=json",
-		"LOG_LEVEL=info",
-	}
+	w.cmd.Env = d.workerEnv(concurrency)
 	w.cmd.Stdout, w.cmd.Stderr = logf, logf
 	require.NoError(t, w.cmd.Start())
 	go func() {
@@ -355,4 +343,30 @@ func (d *deployment) queueState() (open, archived int, ok bool) {
 // withTimeout is a short context for one Redis call from the test.
 func withTimeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 5*time.Second)
+}
+
+// workerEnv is a worker process's whole environment: the deployment's
+// configuration, and REDIS_ACCEPT_RISK=1 unless strictRedis.
+func (d *deployment) workerEnv(concurrency int) []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + os.Getenv("HOME"),
+		"TMPDIR=" + os.TempDir(),
+		"REDIS_URL=" + d.redisURL,
+		"SPAPI_LWA_CLIENT_ID=" + lwaClientID,
+		"SPAPI_LWA_CLIENT_SECRET=" + lwaClientSecret,
+		"SPAPI_SELLERS_FILE=" + d.sellersFile,
+		"SPAPI_ENDPOINT=" + d.spapiURL,
+		"SPAPI_LWA_ENDPOINT=" + d.spapiURL + sandbox.TokenPath,
+		"ATTACHMENT_STORE=file://" + d.storeDir,
+		fmt.Sprintf("WORKER_CONCURRENCY=%d", concurrency),
+		"WORKER_SHUTDOWN_TIMEOUT=5s",
+		"METRICS_ADDR=127.0.0.1:0",
+		"LOG_FORMAT=json",
+		"LOG_LEVEL=info",
+	}
+	if !d.strictRedis {
+		env = append(env, "REDIS_ACCEPT_RISK=1")
+	}
+	return env
 }
