@@ -30,10 +30,11 @@ func TestDevDemo(t *testing.T) {
 	err := run(ctx, []string{"--dev", "--demo"}, env(nil), &out, &errOut)
 	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
 	s := out.String()
-	assert.Contains(t, s, "Summary: 17 jobs accepted, 1 refused at enqueue as duplicates")
-	assert.Contains(t, s, "sent 15")
+	assert.Contains(t, s, "Summary: 19 jobs accepted, 1 refused at enqueue as duplicates")
+	assert.Contains(t, s, "sent 16")
 	assert.Contains(t, s, "skipped_duplicate 1")
 	assert.Contains(t, s, "skipped_unavailable 1")
+	assert.Contains(t, s, "expired 1")
 	assert.Contains(t, s, "0 model violations")
 	assert.NotContains(t, s+errOut.String(), "dev-secret", "no secret in any output")
 	assert.NotContains(t, s+errOut.String(), "Atzr|", "no refresh token in any output")
@@ -48,8 +49,8 @@ func TestDevDemoEmbeddedRedis(t *testing.T) {
 	err := run(ctx, []string{"--dev", "--demo", "--dev-redis", "miniredis"}, env(nil), &out, &errOut)
 	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
 	assert.Contains(t, out.String(), "started miniredis")
-	assert.Contains(t, out.String(), "Summary: 17 jobs accepted, 1 refused at enqueue as duplicates")
-	assert.Contains(t, out.String(), "sent 15")
+	assert.Contains(t, out.String(), "Summary: 19 jobs accepted, 1 refused at enqueue as duplicates")
+	assert.Contains(t, out.String(), "sent 16")
 }
 
 func TestConfigErrors(t *testing.T) {
