@@ -26,8 +26,18 @@ reason, and enqueues the good rows. Bad rows never stop good ones unless
 (not_before), so a large file neither floods the queue nor churns in Redis;
 the command returns as soon as the jobs are queued.
 
-Rows without a campaign get --campaign, or the file's base name.
+Rows without a campaign get --campaign, or the file's base name (stdin:
+"stdin-DATE"). That default campaign labels reports only: it is not part of
+the job id, so the same rows from a renamed file or another day's stdin are
+duplicates; a new --campaign (or campaign field) makes them new jobs.
+
 CSV attachments: a JSON array, or "source|file_name" items separated by ";".
+An attachment source is a path in the attachment store, s3://bucket/key
+(inside the store's bucket/prefix or ATTACHMENT_S3_ALLOW), or a local file,
+which is copied into the store. Local files must lie under the batch file's
+folder, or under --files-dir DIR: absolute paths and paths leading out of
+it (.., symbolic links) are rejected. Rows from stdin name local files only
+with --files-dir.
 
 Exit codes: 0 every row accepted or a duplicate; 2 some row rejected (the
 good rows are still queued unless --strict); 1 runtime error.
@@ -44,8 +54,11 @@ Flags:
 type batchOpts struct {
 	common
 	dryRun, strict, asJSON, noProgress bool
-	campaign, format                   string
+	campaign, format, filesDir         string
 	workers                            int
+	// autoCampaign is set when campaign is the default batch chose (the
+	// file name), not the user's.
+	autoCampaign bool
 }
 
 // rejection is one bad row, as printed and as in --json.
@@ -83,7 +96,8 @@ func runBatch(ctx context.Context, args []string, getenv cli.Getenv, stdin io.Re
 	fs.BoolVar(&o.strict, "strict", false, "refuse the whole file if any row is bad")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON object at the end: accepted, duplicates, rejected [{line, field, reason}]")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress output")
-	fs.StringVar(&o.campaign, "campaign", "", "campaign for rows that name none (default: the file's base name)")
+	fs.StringVar(&o.campaign, "campaign", "", "campaign for rows that name none (default: the file's base name, which is then not part of the job id)")
+	fs.StringVar(&o.filesDir, "files-dir", "", "directory that local attachment files must lie under (default: the batch file's folder; stdin: none, so no local files)")
 	fs.StringVar(&o.format, "format", "", "jsonl or csv (default: from the file extension; stdin: sniffed)")
 	fs.IntVar(&o.workers, "workers", 16, "parallel enqueuers")
 	// Accept flags after the file name too.
@@ -118,18 +132,19 @@ func (o *batchOpts) run(ctx context.Context, path string, stdin io.Reader, stdou
 	}
 	defer src.close()
 	if o.campaign == "" {
-		o.campaign = src.defaultCampaign
+		o.campaign, o.autoCampaign = src.defaultCampaign, true
+	}
+	resolver, err := o.resolver(path)
+	if err != nil {
+		return err
 	}
 	a, err := o.common.open(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	baseDir := "."
-	if path != "-" {
-		baseDir = filepath.Dir(path)
-	}
-	b := &batch{opts: o, app: a, resolver: tasks.AttachmentResolver{Store: a.store, BaseDir: baseDir, LocalFiles: true},
+	resolver.Store = a.store
+	b := &batch{opts: o, app: a, resolver: resolver,
 		pacer: newPacer(a.rdb, a.sellers), progress: newProgress(stderr, src.size, o.noProgress || o.asJSON)}
 	b.sum.Campaign = o.campaign
 	b.sum.DryRun = o.dryRun
@@ -158,6 +173,24 @@ func (o *batchOpts) run(ctx context.Context, path string, stdin io.Reader, stdou
 		return err
 	}
 	return b.report(stdout, stderr, "")
+}
+
+// resolver returns the attachment resolver (without its store) for rows
+// read from path: local files only under --files-dir or the file's folder,
+// and none from stdin without --files-dir.
+func (o *batchOpts) resolver(path string) (tasks.AttachmentResolver, error) {
+	dir := o.filesDir
+	if dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return tasks.AttachmentResolver{}, usageErr("--files-dir %q is not a directory", dir)
+		}
+	} else if path != "-" {
+		dir = filepath.Dir(path)
+	}
+	if dir == "" {
+		return tasks.AttachmentResolver{NoLocalHint: "rows read from stdin name local files only with --files-dir DIR"}, nil
+	}
+	return tasks.AttachmentResolver{LocalFiles: true, LocalDir: dir}, nil
 }
 
 // batch is one run of the batch command.
@@ -223,7 +256,7 @@ func (b *batch) pass(ctx context.Context, src *input, enqueue bool) error {
 		b.mu.Unlock()
 		if len(ps) == 0 {
 			if j.Campaign == "" {
-				j.Campaign = b.opts.campaign
+				j.Campaign, j.AutoCampaign = b.opts.campaign, b.opts.autoCampaign
 			}
 			ps = b.validate(ctx, j)
 		}

@@ -176,10 +176,8 @@ func TestBatchStrictAndDryRun(t *testing.T) {
 	assert.Equal(t, 3, sum.Accepted)
 	assert.Empty(t, f.queued())
 
-	// From stdin, relative local paths resolve against the working
-	// directory, so name the local file absolutely.
-	piped := strings.Replace(goodJSONL, `"local.pdf"`, `"`+filepath.Join(f.dir, "local.pdf")+`"`, 1)
-	code, out, _ = f.run(piped, "batch", "-", "--campaign", "piped")
+	// From stdin, local paths resolve under --files-dir.
+	code, out, _ = f.run(goodJSONL, "batch", "-", "--campaign", "piped", "--files-dir", f.dir)
 	assert.Equal(t, 0, code, out)
 	assert.Len(t, f.queued(), 3)
 }

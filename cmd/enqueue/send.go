@@ -18,6 +18,10 @@ Enqueues one message job and prints its job id. A job that is already
 queued, already finished, or already in the dedup ledger is reported as a
 duplicate (exit code 0), naming the job it duplicates.
 
+--attach takes any local file you can read (you are at the terminal); the
+file is copied into the attachment store. (Rows of "enqueue batch" are
+confined to the batch file's folder or --files-dir.)
+
 Examples:
   enqueue send --seller A1EXAMPLE --marketplace ATVPDKIKX0DER \
     --order 112-1234567-1234567 --type invoice --attach ./invoice-1234.pdf
