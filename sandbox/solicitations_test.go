@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -415,5 +416,36 @@ func TestReviewWithSpapiClient(t *testing.T) {
 	var apiErr *spapi.Error
 	require.True(t, errors.As(err, &apiErr))
 	assert.Equal(t, http.StatusForbidden, apiErr.StatusCode)
+	assert.Len(t, e.sb.Sent(), 1)
+}
+
+func TestReviewOnceUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sandbox.Config{NoRateLimits: true})
+	tok := e.token("Atzr|A1")
+	codes := make([]int, 16)
+	var wg sync.WaitGroup
+	for i := range codes {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+reviewPath(orderID), nil)
+			req.Header.Set("x-amz-access-token", tok)
+			res, err := e.srv.Client().Do(req)
+			if !assert.NoError(t, err) {
+				return
+			}
+			_ = res.Body.Close()
+			codes[i] = res.StatusCode
+		})
+	}
+	wg.Wait()
+	created := 0
+	for _, c := range codes {
+		if c == http.StatusCreated {
+			created++
+		} else {
+			assert.Equal(t, http.StatusForbidden, c)
+		}
+	}
+	assert.Equal(t, 1, created)
 	assert.Len(t, e.sb.Sent(), 1)
 }
