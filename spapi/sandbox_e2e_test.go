@@ -71,3 +71,55 @@ func TestClientAgainstSandboxEveryType(t *testing.T) {
 	assert.Equal(t, int64(len(types)), st.Sent)
 	assert.Equal(t, int64(1), st.TokenExchanges)
 }
+
+// Ensure a review request goes end to end against the local sandbox: the
+// Solicitations listing offers it inside the delivery window, the send is
+// accepted once, a repeat is IsUnavailable, and an order delivered too
+// long ago is IsOutsideReviewWindow.
+func TestClientAgainstSandboxReviewRequest(t *testing.T) {
+	const seller, mkt, order, late = "A1SANDBOXSELLER", "ATVPDKIKX0DER", "112-0000000-0000101", "112-0000000-0000102"
+	sb, err := sandbox.New(sandbox.Config{Seed: 3, ClientID: "cid", ClientSecret: "csecret", NoRateLimits: true,
+		Sellers: []sandbox.Seller{{ID: seller, RefreshToken: "Atzr|" + seller}}})
+	require.NoError(t, err)
+	delivered := time.Now().AddDate(0, 0, -60)
+	require.NoError(t, sb.SetDelivery(late, delivered, delivered))
+	ts := httptest.NewServer(sb)
+	defer ts.Close()
+	c, err := spapi.NewClient(spapi.Config{LWAClientID: "cid", LWAClientSecret: "csecret", Endpoint: ts.URL,
+		LWAEndpoint: ts.URL + sandbox.TokenPath}, spapi.Seller{ID: seller, RefreshToken: "Atzr|" + seller, Region: spapi.RegionNA})
+	require.NoError(t, err)
+	ctx := ctxT(t)
+	review := mustType(t, "requestReview")
+
+	acts, _, err := c.GetActions(ctx, seller, order, mkt, review)
+	require.NoError(t, err)
+	_, ok := acts.Find(review)
+	require.True(t, ok, "offered inside the window")
+	msgActs, _, err := c.GetMessagingActionsForOrder(ctx, seller, order, mkt)
+	require.NoError(t, err)
+	_, ok = msgActs.Find(review)
+	assert.False(t, ok, "Messaging never lists the review request")
+
+	resp, err := c.Send(ctx, seller, order, mkt, review, spapi.SendRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, 201, resp.StatusCode)
+
+	acts, _, err = c.GetActions(ctx, seller, order, mkt, review)
+	require.NoError(t, err)
+	_, ok = acts.Find(review)
+	assert.False(t, ok, "no longer offered once sent")
+	_, err = c.Send(ctx, seller, order, mkt, review, spapi.SendRequest{})
+	require.Error(t, err)
+	assert.True(t, spapi.IsUnavailable(err), "%v", err)
+	assert.False(t, spapi.IsOutsideReviewWindow(err))
+	assert.True(t, spapi.IsPermanent(err))
+
+	_, err = c.Send(ctx, seller, late, mkt, review, spapi.SendRequest{})
+	require.Error(t, err)
+	assert.True(t, spapi.IsOutsideReviewWindow(err), "%v", err)
+	assert.True(t, spapi.IsUnavailable(err))
+
+	st := sb.Stats()
+	assert.Zero(t, st.Violations)
+	assert.Equal(t, int64(1), st.Sent)
+}
