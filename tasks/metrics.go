@@ -45,13 +45,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}
 		m.JobLatency.WithLabelValues(string(o))
 	}
-	for _, op := range []string{spapi.OpGetMessagingActionsForOrder, spapi.OpCreateUploadDestinationForResource} {
+	for _, op := range []string{spapi.OpGetMessagingActionsForOrder, spapi.OpGetSolicitationActionsForOrder, spapi.OpCreateUploadDestinationForResource} {
 		m.Throttled.WithLabelValues(op)
 	}
 	for _, t := range spapi.Types() {
 		m.Throttled.WithLabelValues(t.OperationID)
 	}
-	for _, r := range []string{"quota", "not_before", "throttled", "ledger_busy", "send_in_progress"} {
+	for _, r := range []string{"quota", "not_before", "throttled", "ledger_busy", "send_in_progress", "durability",
+		"review_window_not_open", "review_not_offered_yet"} {
 		m.Deferrals.WithLabelValues(r)
 	}
 	if reg != nil {
