@@ -375,9 +375,15 @@ func (r *run) checkAndSend(ctx context.Context, keys []ledger.Key, actionsKey, s
 		// A once-per-order type is no longer offered once sent: if another
 		// job sent it while this one waited for its slot, say so.
 		for _, k := range keys {
-			if e, ok, err := h.Ledger.Get(ctx, k); err == nil && ok &&
-				(e.State == ledger.StateSent || e.State == ledger.StateInDoubt) {
+			e, ok, err := h.Ledger.Get(ctx, k)
+			switch {
+			case err != nil || !ok:
+			case e.State == ledger.StateSent || e.State == ledger.StateInDoubt:
 				return r.finishFromLedger(ctx, e)
+			case e.State == ledger.StateClaimed && e.JobID != r.id && time.Since(e.ClaimedAt) < h.staleClaim():
+				// Another job is sending it right now: wait for its outcome
+				// so this one ends a duplicate, not unavailable.
+				return r.deferFor(2*time.Second, "ledger_busy")
 			}
 		}
 		if r.typ.API == spapi.APISolicitations {

@@ -157,10 +157,25 @@ func TestCrashAndRedisRestart(t *testing.T) {
 	}
 	sort.Strings(twice)
 	assert.Empty(t, twice, "messages sent more than once")
+	// A send answered 5xx (the sandbox's injected faults answer before
+	// processing, Amazon may answer after) is never resent: its job ends
+	// unconfirmed, and its once-per-order twin is skipped as in doubt, so
+	// that message may have gone once or not at all.
+	inDoubt := map[msgKey]bool{}
+	for _, a := range all {
+		if r := recs[a.id]; r != nil && r.Outcome == tasks.OutcomeUnconfirmed {
+			inDoubt[keyOf(a.job)] = true
+		}
+	}
 	twinned := map[msgKey]bool{}
 	for _, tw := range twins {
-		twinned[keyOf(tw)] = true
-		assert.Equal(t, 1, counts[keyOf(tw)], "once-per-order %s for %s must go exactly once", tw.Type, tw.OrderID)
+		k := keyOf(tw)
+		twinned[k] = true
+		if inDoubt[k] {
+			assert.LessOrEqual(t, counts[k], 1, "once-per-order %s for %s must go at most once", tw.Type, tw.OrderID)
+			continue
+		}
+		assert.Equal(t, 1, counts[k], "once-per-order %s for %s must go exactly once", tw.Type, tw.OrderID)
 	}
 	for _, a := range all {
 		r := recs[a.id]
@@ -174,7 +189,11 @@ func TestCrashAndRedisRestart(t *testing.T) {
 		case tasks.OutcomeSkippedDuplicate, tasks.OutcomeSkippedUnavailable:
 			assert.True(t, twinned[k], "only a planted once-per-order twin may be skipped, not %s %s %s: %s/%s %s",
 				a.id, a.job.OrderID, a.job.Type, r.Outcome, r.Reason, r.Message)
-			assert.Equal(t, 1, counts[k], "a skipped twin's message went through the other job")
+			if inDoubt[k] {
+				assert.LessOrEqual(t, counts[k], 1, "a skipped twin's message went at most once")
+			} else {
+				assert.Equal(t, 1, counts[k], "a skipped twin's message went through the other job")
+			}
 		case tasks.OutcomeUnconfirmed:
 			assert.LessOrEqual(t, counts[k], 1)
 		}
