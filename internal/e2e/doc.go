@@ -4,7 +4,7 @@
 // process, and jobs go in through tasks.Producer as an order pipeline or a
 // campaign would put them.
 //
-// The tests cover three deployments:
+// The tests cover these deployments:
 //
 //   - TestMultiProcess: three workers, 30 sellers, 1,200 jobs; every job
 //     final, every message sent once, every seller within its quota.
@@ -18,6 +18,12 @@
 //   - TestRedisCluster: the multi-process scenario on a 3-node Redis
 //     Cluster, configured with REDIS_URL=redis-cluster://host:port,...,
 //     with every node's script cache flushed mid-run.
+//   - TestRedisKilledMidBurstAlways: workers started without accepting
+//     any Redis risk, Redis (appendfsync always) killed with SIGKILL
+//     mid-burst and restarted from its AOF; no message sent twice.
+//   - TestWorkerRefusesEverysecWithoutWAITAOF: appendfsync everysec on a
+//     Redis without WAITAOF (< 7.2) is refused at start, naming the
+//     setting, unless the risk is accepted.
 //
 // They need redis-server and redis-cli on PATH and fail (never skip)
 // without them. The package has no non-test code.
