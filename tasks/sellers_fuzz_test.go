@@ -177,4 +177,3 @@ func refreshTokens(data []byte) []string {
 	}
 	return out
 }
-
