@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -86,6 +87,12 @@ func decodeMessages(body []byte, idem string, maxJobs int) (items []pending, sin
 		if p.job != nil && idem != "" {
 			switch p.job.IdempotencyKey {
 			case "", idem:
+				if !utf8.ValidString(idem) {
+					// A payload is JSON: the key would come back from the
+					// queue altered, with another job id.
+					p.reject([]tasks.FieldError{{Field: "idempotency_key", Reason: "the Idempotency-Key header is not valid UTF-8"}})
+					break
+				}
 				p.job.IdempotencyKey = idem
 			default:
 				p.reject([]tasks.FieldError{{Field: "idempotency_key",

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spmsg/spmsg/httpapi"
@@ -21,20 +22,31 @@ const serveUsage = `Usage: enqueue serve [--addr 127.0.0.1:8080] [flags]
 Serves the producer over HTTP, for order pipelines in any language:
 
   POST /v1/messages          one job object (202 accepted, 200 duplicate,
-                             400 rejected) or an array of up to 1,000 (207
-                             with a result per item; 400 if all rejected)
+                             400 rejected, 403 seller not allowed, 422
+                             idempotency key reused with another message)
+                             or an array of up to 1,000 (207 with a result
+                             per item; 400 if all rejected). Needs
+                             Content-Type: application/json (415 otherwise)
   POST /v1/attachments       store a file (raw body); answers {"source": ...}
   GET  /v1/messages/{id}     a job's state and final outcome
   GET  /v1/campaigns/{name}  a campaign's counts (as status --campaign --json)
   GET  /openapi.json, /healthz, /metrics   (no token needed)
 
-Clients send "Authorization: Bearer TOKEN" with one of the comma-separated
-tokens of ENQUEUE_API_TOKENS (several, so tokens can be rotated). Without
-tokens the server only starts on a loopback address, and serves without
-authentication. Prefer the variable to --tokens: flags show in ps.
+Clients send "Authorization: Bearer TOKEN" with one of the tokens of
+ENQUEUE_API_TOKENS: comma-separated entries (several, so tokens can be
+rotated), each either TOKEN, which may act for every seller, or
+TOKEN=SELLER1|SELLER2, which may enqueue only for those sellers of the
+sellers file and read only their jobs, and campaigns whose every job is
+theirs (404 for the others). Errors name a token by its position only.
+Prefer the variable to --tokens: flags show in ps.
+
+Without tokens the server only starts on a loopback address, serves
+without authentication, and answers 421 to a request whose Host header is
+not localhost, a loopback IP or [::1] (DNS-rebinding defense).
 
 Examples:
   ENQUEUE_API_TOKENS=$(openssl rand -hex 24) enqueue serve --addr :8080
+  ENQUEUE_API_TOKENS="$ADMIN_TOKEN,$SHOP_TOKEN=A1EXAMPLE|A2EXAMPLE" enqueue serve --addr :8080
   enqueue serve    # 127.0.0.1:8080, no authentication
 
 Flags:
@@ -68,7 +80,7 @@ func runServe(ctx context.Context, args []string, getenv cli.Getenv, stdout, std
 	cli.StringVar(fs, &o.addr, "addr", "ENQUEUE_API_ADDR", "127.0.0.1:8080", getenv, "listen address HOST:PORT")
 	// Not cli.StringVar: a default taken from the environment would print
 	// the tokens in --help.
-	fs.StringVar(&o.tokens, "tokens", "", "bearer tokens, comma-separated (env ENQUEUE_API_TOKENS, preferred)")
+	fs.StringVar(&o.tokens, "tokens", "", "bearer tokens, comma-separated, each TOKEN or TOKEN=SELLER1|SELLER2 (env ENQUEUE_API_TOKENS, preferred)")
 	cli.StringVar(fs, &o.logFormat, "log-format", "LOG_FORMAT", "text", getenv, "log format: text or json")
 	cli.StringVar(fs, &o.logLevel, "log-level", "LOG_LEVEL", "info", getenv, "log level: debug (one line per request), info, warn or error")
 	cli.DurationVar(fs, &o.shutdownTimeout, "shutdown-timeout", "", 10*time.Second, getenv, "how long in-flight requests may finish on shutdown", &bad)
@@ -119,7 +131,7 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 	api, err := httpapi.New(httpapi.Config{Producer: a.producer, Outcomes: a.outcomes, Store: a.store, Redis: a.rdb,
 		Tokens: tokens, Logger: log, Pace: a.paceJobs})
 	if err != nil {
-		return err
+		return usageErr("ENQUEUE_API_TOKENS: %v", strings.TrimPrefix(err.Error(), "httpapi: ")) // a token's seller list
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {

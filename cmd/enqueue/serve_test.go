@@ -91,6 +91,9 @@ func (s *server) call(t *testing.T, method, path, token, body string) (int, stri
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if method == http.MethodPost && path == "/v1/messages" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -143,6 +146,61 @@ func TestServeLoopbackWithoutTokens(t *testing.T) {
 	assert.Error(t, err, "the listener is closed after shutdown")
 }
 
+// Ensure ENQUEUE_API_TOKENS binds a token to sellers: the bound token
+// enqueues only for its seller and reads only its jobs; a bare token in
+// the same list acts for every seller; a token bound to a seller missing
+// from the sellers file stops serve, named by position.
+func TestServeSellerBoundTokens(t *testing.T) {
+	f := newFixture(t)
+	shopToken := "shop-token-0123456789abcdef"
+	f.env["ENQUEUE_API_TOKENS"] = serveToken + "," + shopToken + "=A9NOSUCH|A1SELLERNA"
+	code, _, errOut := f.run("", "serve", "--addr", "127.0.0.1:0")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "token #2: seller #1 of its list is not in the sellers file")
+	assert.NotContains(t, errOut, shopToken)
+	assert.NotContains(t, errOut, "A9NOSUCH")
+
+	f.env["ENQUEUE_API_TOKENS"] = serveToken + "," + shopToken + "=A1SELLERNA"
+	s := f.serve()
+	eu := `{"seller_id":"A2SELLEREU","marketplace_id":"A1PA6795UKMFR9","order_id":"111-1111111-0000002","type":"confirmOrderDetails","text":"x"}`
+	code, body := s.call(t, "POST", "/v1/messages", shopToken, eu)
+	require.Equal(t, 403, code, body)
+	assert.Contains(t, body, "seller_id")
+	code, body = s.call(t, "POST", "/v1/messages", serveToken, eu)
+	require.Equal(t, 202, code, body)
+	var r struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(body), &r))
+	code, _ = s.call(t, "GET", "/v1/messages/"+r.ID, shopToken, "")
+	assert.Equal(t, 404, code, "another seller's job is not found")
+	code, body = s.call(t, "POST", "/v1/messages", shopToken,
+		`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000001","type":"confirmOrderDetails","text":"x"}`)
+	require.Equal(t, 202, code, body)
+	assert.Len(t, f.queued(), 2)
+	assert.NotContains(t, s.stderr.String(), shopToken)
+}
+
+// Ensure a loopback server without tokens refuses a request for another
+// Host (DNS rebinding) and a POST that is not JSON (a cross-site form).
+func TestServeWithoutTokensRefusesForeignHostAndNonJSON(t *testing.T) {
+	f := newFixture(t)
+	s := f.serve()
+	job := `{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-1111111-0000001","type":"confirmOrderDetails","text":"x"}`
+	req, err := http.NewRequest("POST", s.url+"/v1/messages", strings.NewReader(job))
+	require.NoError(t, err)
+	req.Host = "rebound.example"
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMisdirectedRequest, resp.StatusCode)
+
+	resp, err = http.Post(s.url+"/v1/messages", "text/plain", strings.NewReader(job))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode)
+	assert.Empty(t, f.queued())
+}
+
 // Ensure a request in flight when SIGTERM arrives still gets its answer.
 func TestServeGracefulShutdown(t *testing.T) {
 	f := newFixture(t)
@@ -159,6 +217,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 	req, err := http.NewRequest("POST", s.url+"/v1/messages", pr)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+serveToken)
+	req.Header.Set("Content-Type", "application/json")
 	type result struct {
 		code int
 		err  error
