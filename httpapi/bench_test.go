@@ -74,6 +74,7 @@ func BenchmarkPostArray1000(b *testing.B) {
 	for n := 0; n < b.N; n++ {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/messages", bytes.NewReader(bodies[n]))
 		req.Header.Set("Authorization", "Bearer "+token1)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := srv.Client().Do(req)
 		if err != nil {
 			b.Fatal(err)

@@ -14,11 +14,24 @@
 //
 // Status convention for POST /v1/messages: a single job object is answered
 // 202 when accepted, 200 when it is a duplicate (the same job, or the same
-// idempotency key, is already queued, finished or in the ledger) and 400
-// when rejected. An array is answered 207 Multi-Status with one result per
-// item when at least one item was accepted or a duplicate, and 400 when
-// every item was rejected. Every error answer is a JSON object with an
+// idempotency key with the same message, is already queued, finished or
+// in the ledger), 400 when rejected, 403 when the token may not act for
+// its seller, and 422 when its idempotency key was first used with a
+// different message (nothing is enqueued). An array is answered 207
+// Multi-Status with one result per item when at least one item was
+// accepted or a duplicate, and 400 when every item was rejected; an item
+// of another seller, or reusing an idempotency key with another message,
+// is rejected naming seller_id or idempotency_key. The body must be sent
+// as Content-Type: application/json (415 otherwise), so a web page cannot
+// post jobs cross-site. Every error answer is a JSON object with an
 // "error" string.
+//
+// Tokens (see Token and ParseTokens) may be bound to sellers: such a token
+// enqueues only for its sellers, GET /v1/messages/{id} answers 404 for
+// another seller's job, and GET /v1/campaigns/{name} answers 404 unless
+// every job of the campaign is of its sellers. Without tokens (a loopback
+// listener only), every route answers 421 unless the Host header is
+// localhost, a loopback IP or [::1]: the DNS-rebinding defense.
 //
 // Usage:
 //
