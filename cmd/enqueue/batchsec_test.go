@@ -187,3 +187,18 @@ func TestBatchDefaultCampaignIsNotPartOfTheID(t *testing.T) {
 	assert.Equal(t, 3, sum.Duplicates, "a named campaign is part of the id")
 	assert.Len(t, f.queued(), 6)
 }
+
+// Ensure a CSV record whose first field is malformed is a rejected row
+// (it used to crash the reader), and the rows after it still count.
+func TestBatchCSVMalformedFirstField(t *testing.T) {
+	f := newFixture(t)
+	path := f.write("quotes.csv", "seller_id,marketplace_id,order_id,type,text\n"+
+		`"A1SELLERNA"x,ATVPDKIKX0DER,111-1111111-0000001,confirmOrderDetails,hi`+"\n"+
+		"A1SELLERNA,ATVPDKIKX0DER,111-1111111-0000002,confirmOrderDetails,Which size?\n")
+	code, sum := f.batchJSON("", path, "--dry-run")
+	assert.Equal(t, 2, code)
+	assert.Equal(t, 2, sum.Rows)
+	assert.Equal(t, 1, sum.Accepted)
+	require.Len(t, sum.Rejected, 1)
+	assert.Equal(t, rejection{Line: 2, Field: "csv", Reason: `extraneous or missing " in quoted-field`}, sum.Rejected[0])
+}
