@@ -18,7 +18,14 @@
 // A reference is either a slash-separated path inside the store (it may not
 // climb out of it with ".." or name an absolute path outside it) or an
 // absolute S3 reference, s3://bucket/key, which is read from S3 whatever the
-// store's own backend is.
+// store's own backend is, but only inside the store's own bucket and prefix
+// (an s3:// store) or an entry of the allow-list (WithS3Allow, the
+// ATTACHMENT_S3_ALLOW setting). Prefixes match on path boundaries, and a key
+// with an empty, "." or ".." segment (also percent-encoded) matches none.
+// Any other s3:// reference is refused with ErrOutsideAllowList, whether or
+// not the object exists, and a failure to read an allowed object is
+// reported only as "cannot read attachment source": S3's own error goes to
+// the log (WithLogger), never to the caller.
 //
 // Before an attachment is uploaded to Amazon, Prepare reads it once as a
 // stream, enforcing the size limit as it goes, sniffs its real type from
