@@ -96,7 +96,7 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (E
 			}
 		}
 	}
-	if j.IdempotencyKey != "" {
+	if j.IdempotencyKey != "" || j.AutoCampaign {
 		// The id of a job with an idempotency key does not depend on its
 		// campaign: the same key in another campaign is the same job.
 		if c, ok, err := p.Outcomes.campaignOf(ctx, id); err != nil {
@@ -104,6 +104,9 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (E
 		} else if ok && c != j.Campaign {
 			res.Status, res.DuplicateOf = StatusDuplicate, id
 			res.Reason = fmt.Sprintf("idempotency key %q was already used (campaign %q)", j.IdempotencyKey, c)
+			if j.IdempotencyKey == "" {
+				res.Reason = fmt.Sprintf("the same job was already accepted (campaign %q)", c)
+			}
 			if err := p.checkDigest(ctx, c, id, j, &res); err != nil {
 				return EnqueueResult{}, err
 			}
