@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spmsg/spmsg/internal/cli"
+	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
 )
 
@@ -78,6 +79,9 @@ type batchSummary struct {
 	DryRun     bool        `json:"dry_run,omitempty"`
 	// Duplicated lists each duplicate row and the job it duplicates.
 	Duplicated []duplicate `json:"duplicated,omitempty"`
+	// Warnings lists accepted rows that may not do what was meant: review
+	// requests without a delivery date.
+	Warnings []rejection `json:"warnings,omitempty"`
 }
 
 type duplicate struct {
@@ -163,6 +167,7 @@ func (o *batchOpts) run(ctx context.Context, path string, stdin io.Reader, stdou
 			return err
 		}
 		b.sum.Rows = 0
+		b.sum.Warnings = nil
 		b.progress = newProgress(stderr, src.size, o.noProgress || o.asJSON)
 	}
 	if err := b.pass(ctx, src, !o.dryRun); err != nil {
@@ -236,6 +241,8 @@ func (b *batch) pass(ctx context.Context, src *input, enqueue bool) error {
 					} else {
 						fatalOnce.Do(func() { fatal = fmt.Errorf("line %d: %w", it.line, err) })
 					}
+				case res.Conflict:
+					b.sum.Rejected = append(b.sum.Rejected, rejection{Line: it.line, Field: "idempotency_key", Reason: res.Reason})
 				case res.Status == tasks.StatusDuplicate:
 					b.sum.Duplicates++
 					b.sum.Duplicated = append(b.sum.Duplicated, duplicate{Line: it.line, DuplicateOf: res.DuplicateOf, Reason: res.Reason})
@@ -259,6 +266,11 @@ func (b *batch) pass(ctx context.Context, src *input, enqueue bool) error {
 				j.Campaign, j.AutoCampaign = b.opts.campaign, b.opts.autoCampaign
 			}
 			ps = b.validate(ctx, j)
+			if len(ps) == 0 && isUndatedReview(j) {
+				b.mu.Lock()
+				b.sum.Warnings = append(b.sum.Warnings, rejection{Line: line, Field: "delivered_at", Reason: undatedReview})
+				b.mu.Unlock()
+			}
 		}
 		if len(ps) > 0 {
 			b.mu.Lock()
@@ -317,6 +329,13 @@ func (b *batch) report(stdout, stderr io.Writer, refused string) error {
 		for _, d := range s.Duplicated {
 			fmt.Fprintf(stdout, "line %d: duplicate of %s: %s\n", d.Line, d.DuplicateOf, d.Reason)
 		}
+		for i, w := range s.Warnings {
+			if i == maxWarningsShown {
+				fmt.Fprintf(stderr, "... and %d more rows with that warning (--json lists them all)\n", len(s.Warnings)-i)
+				break
+			}
+			fmt.Fprintf(stderr, "line %d: warning: %s: %s\n", w.Line, w.Field, w.Reason)
+		}
 		verb := "accepted"
 		if s.DryRun {
 			verb = "valid (dry run, nothing enqueued)"
@@ -331,6 +350,18 @@ func (b *batch) report(stdout, stderr io.Writer, refused string) error {
 		return errRejected
 	}
 	return nil
+}
+
+// undatedReview warns about a review request that carries no delivery date.
+const undatedReview = "review request without delivered_at (or delivery_start and delivery_end): it is sent whenever Amazon offers it, not held until 5 days after delivery, and skipped if Amazon does not offer it yet"
+
+// maxWarningsShown bounds the warnings printed as text.
+const maxWarningsShown = 20
+
+// isUndatedReview reports a review request without a delivery date.
+func isUndatedReview(j *tasks.Job) bool {
+	t, ok := spapi.LookupType(j.Type)
+	return ok && t.API == spapi.APISolicitations && j.DeliveredAt == nil && j.DeliveryStart == nil && j.DeliveryEnd == nil
 }
 
 func rejectedRows(rs []rejection) int {

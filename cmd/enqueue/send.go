@@ -16,7 +16,8 @@ const sendUsage = `Usage: enqueue send --seller ID --marketplace ID --order ID -
 
 Enqueues one message job and prints its job id. A job that is already
 queued, already finished, or already in the dedup ledger is reported as a
-duplicate (exit code 0), naming the job it duplicates.
+duplicate (exit code 0), naming the job it duplicates. An idempotency key
+already used with a different message is an error (exit code 2).
 
 --attach takes any local file you can read (you are at the terminal); the
 file is copied into the attachment store. (Rows of "enqueue batch" are
@@ -28,6 +29,8 @@ Examples:
   enqueue send --seller A1EXAMPLE --marketplace ATVPDKIKX0DER \
     --order 112-1234567-1234567 --type confirmOrderDetails \
     --text "Which colour would you like?" --idempotency-key order-1234-colour
+  enqueue send --seller A1EXAMPLE --marketplace ATVPDKIKX0DER \
+    --order 112-1234567-1234567 --type requestReview --delivered-at 2026-11-20T15:00:00Z
 
 Flags:
 `
@@ -58,6 +61,9 @@ func runSend(ctx context.Context, args []string, getenv cli.Getenv, stdout, stde
 		{"deadline", "deadline", "RFC 3339 time after which the job ends as expired"},
 		{"coverage-start", "coverage_start", "warranty coverage start (RFC 3339)"},
 		{"coverage-end", "coverage_end", "warranty coverage end (RFC 3339)"},
+		{"delivered-at", "delivered_at", "review requests: the order's delivery (RFC 3339); sent 5 to 30 days after it"},
+		{"delivery-start", "delivery_start", "review requests: the earliest delivery date (RFC 3339), with --delivery-end"},
+		{"delivery-end", "delivery_end", "review requests: the latest delivery date (RFC 3339), with --delivery-start"},
 	} {
 		f[d.field] = fs.String(d.name, "", d.usage)
 	}
@@ -104,7 +110,16 @@ func runSend(ctx context.Context, args []string, getenv cli.Getenv, stdout, stde
 		return err
 	}
 	if asJSON {
-		return json.NewEncoder(stdout).Encode(res)
+		if err := json.NewEncoder(stdout).Encode(res); err != nil {
+			return err
+		}
+		if res.Conflict {
+			return &exitError{code: 2}
+		}
+		return nil
+	}
+	if res.Conflict {
+		return usageErr("idempotency_key: %s", res.Reason)
 	}
 	if res.Status == tasks.StatusDuplicate {
 		fmt.Fprintf(stdout, "%s\tduplicate of %s: %s\n", res.ID, res.DuplicateOf, res.Reason)

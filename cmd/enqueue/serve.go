@@ -123,6 +123,7 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	o.common.logger = log
 	a, err := o.common.open(ctx, true)
 	if err != nil {
 		return err
