@@ -28,8 +28,8 @@ type SellerConfig struct {
 	Region       string `json:"region"`
 	// Rates overrides Amazon's default rate plans for this seller, keyed by
 	// operation id (e.g. "sendInvoice", "getMessagingActionsForOrder",
-	// "createUploadDestinationForResource") or by the groups "messaging" and
-	// "uploads".
+	// "createUploadDestinationForResource") or by the groups "messaging",
+	// "uploads" and "solicitations" (review requests).
 	Rates map[string]Rate `json:"rates,omitempty"`
 }
 
@@ -301,8 +301,11 @@ func (s *Sellers) override(sellerID, operation string) (Rate, bool) {
 		return r, true
 	}
 	group := "messaging"
-	if operation == spapi.OpCreateUploadDestinationForResource {
+	switch operation {
+	case spapi.OpCreateUploadDestinationForResource:
 		group = "uploads"
+	case spapi.OpGetSolicitationActionsForOrder, reviewOperation:
+		group = "solicitations"
 	}
 	r, ok := c.Rates[group]
 	return r, ok

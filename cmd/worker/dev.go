@@ -137,7 +137,7 @@ func runDev(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	defer w.shutdown()
 	fmt.Fprintf(stdout, "dev: SP-API sandbox at %s; worker metrics at http://%s/metrics\n", d.sbURL, w.httpAddr)
 	fmt.Fprintf(stdout, "dev: in another terminal:\n  export REDIS_URL=%s SPAPI_SELLERS_FILE=%s ATTACHMENT_STORE=%s\n  go run ./cmd/enqueue send --seller %s --marketplace %s --order 112-0000000-0000001 --type confirmOrderDetails --text 'Which size?'\n",
-		cfg.RedisURL, sellersFile, cfg.AttachmentStore, demoSellers[0].id, demoSellers[0].marketplace)
+		cli.Redact(cfg.RedisURL), sellersFile, cfg.AttachmentStore, demoSellers[0].id, demoSellers[0].marketplace)
 	if cfg.Demo {
 		return runDemo(ctx, w, d, stdout)
 	}
