@@ -15,6 +15,7 @@ import (
 
 	"github.com/spmsg/spmsg/attachstore"
 	"github.com/spmsg/spmsg/httpapi"
+	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
 )
 
@@ -176,4 +177,24 @@ func TestOpenAPIEveryResponseExercised(t *testing.T) {
 	}
 	sort.Strings(exercised)
 	assert.Equal(t, documented, exercised, "every documented response, and nothing else, is produced")
+}
+
+// Ensure the Job schema documents exactly the fields a job accepts, and
+// every message type by its canonical name.
+func TestOpenAPIJobSchemaMatchesJobFields(t *testing.T) {
+	s := loadSpec(t)
+	job := s.doc.Components.Schemas["Job"]
+	require.NotNil(t, job)
+	var documented []string
+	for name := range job.Value.Properties {
+		documented = append(documented, name)
+	}
+	sort.Strings(documented)
+	want := append([]string(nil), tasks.JobFields...)
+	sort.Strings(want)
+	assert.Equal(t, want, documented)
+	desc := job.Value.Properties["type"].Value.Description
+	for _, name := range spapi.TypeNames() {
+		assert.Contains(t, desc, name)
+	}
 }
