@@ -75,23 +75,33 @@ func (j *Job) ID() string {
 		if j.AutoCampaign {
 			campaign = ""
 		}
-		for _, s := range []string{"job", j.SellerID, j.MarketplaceID, j.OrderID, canonicalType(j.Type), campaign, j.Text} {
-			field(s)
-		}
-		fmt.Fprintf(h, "%d", len(j.Attachments))
-		for _, a := range j.Attachments {
-			field(a.Source)
-			field(a.FileName)
-		}
-		for _, t := range []*time.Time{j.CoverageStart, j.CoverageEnd} {
-			if t != nil {
-				field(strconv.FormatInt(t.UnixNano(), 10))
-			} else {
-				field("-")
-			}
-		}
+		field("job")
+		field(j.SellerID)
+		field(campaign)
+		j.hashMessage(field)
 	}
 	return "j_" + hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// hashMessage feeds the message's content to field, one length-prefixed
+// field at a time: marketplace, order, type, text, attachments and coverage
+// dates (not the seller, campaign, scheduling or delivery fields).
+func (j *Job) hashMessage(field func(string)) {
+	for _, s := range []string{j.MarketplaceID, j.OrderID, canonicalType(j.Type), j.Text} {
+		field(s)
+	}
+	field(strconv.Itoa(len(j.Attachments)))
+	for _, a := range j.Attachments {
+		field(a.Source)
+		field(a.FileName)
+	}
+	for _, t := range []*time.Time{j.CoverageStart, j.CoverageEnd} {
+		if t != nil {
+			field(strconv.FormatInt(t.UnixNano(), 10))
+		} else {
+			field("-")
+		}
+	}
 }
 
 // Amazon's review-request window: from ReviewWindowOpens after the earliest

@@ -221,21 +221,9 @@ func (s *OutcomeStore) accept(ctx context.Context, id string, j *Job) (created b
 func messageDigest(j *Job) string {
 	h := sha256.New()
 	field := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
-	for _, s := range []string{"msg1", j.SellerID, j.MarketplaceID, j.OrderID, canonicalType(j.Type), j.Text} {
-		field(s)
-	}
-	field(strconv.Itoa(len(j.Attachments)))
-	for _, a := range j.Attachments {
-		field(a.Source)
-		field(a.FileName)
-	}
-	for _, t := range []*time.Time{j.CoverageStart, j.CoverageEnd} {
-		if t != nil {
-			field(strconv.FormatInt(t.UnixNano(), 10))
-		} else {
-			field("-")
-		}
-	}
+	field("msg1")
+	field(j.SellerID)
+	j.hashMessage(field)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
