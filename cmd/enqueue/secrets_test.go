@@ -10,37 +10,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/spmsg/spmsg/internal/testkit"
 )
 
-// Secret markers: each secret enqueue can be given holds one, so a leak
-// names its source.
-const (
-	markLWASecret    = "LWA-SECRET-MARKER-5a1e"
-	markRedisPass    = "REDIS-PASSWORD-MARKER-9c3b"
-	markAPITokens    = "ENQUEUE-API-TOKENS-MARKER-77d0"
-	markAWSSecret    = "AWS-SECRET-MARKER-0f4a"
-	markAWSSession   = "AWS-SESSION-MARKER-c2e8"
-	markRefreshToken = "REFRESH-TOKEN-MARKER-3b6d"
-)
+var secretMarkers = testkit.SecretMarkers()
 
-var secretMarkers = []string{markLWASecret, markRedisPass, markAPITokens, markAWSSecret, markAWSSession, markRefreshToken}
-
-// secretEnv is an environment with every secret variable set to its
-// marker, a sellers file whose refresh token is a marker, and a Redis URL
-// (with a marker password) that nothing listens on.
+// secretEnv is testkit.SecretEnv for this command.
 func secretEnv(t *testing.T) map[string]string {
-	t.Helper()
-	return map[string]string{
-		"SPAPI_LWA_CLIENT_ID":     "amzn1.application-oa2-client.test",
-		"SPAPI_LWA_CLIENT_SECRET": markLWASecret,
-		"SPAPI_SELLERS_FILE":      writeFile(t, "sellers.json", `[{"id":"A1SELLERNA","refresh_token":"Atzr|`+markRefreshToken+`","region":"na"}]`),
-		"REDIS_URL":               "redis://spmsg:" + markRedisPass + "@127.0.0.1:1/0",
-		"ENQUEUE_API_TOKENS":      markAPITokens,
-		"AWS_ACCESS_KEY_ID":       "AKIATEST",
-		"AWS_SECRET_ACCESS_KEY":   markAWSSecret,
-		"AWS_SESSION_TOKEN":       markAWSSession,
-		"ATTACHMENT_STORE":        "file://" + t.TempDir(),
-	}
+	env := testkit.SecretEnv(t, "A1SELLERNA")
+	return env
 }
 
 func writeFile(t *testing.T, name, content string) string {
@@ -64,7 +43,7 @@ func TestNoSecretInUsageOrErrors(t *testing.T) {
 		"status": {"status", "j_0123456789abcdef"},
 		"serve":  {"serve", "--addr", "127.0.0.1:0"},
 	}
-	tok := `"refresh_token":"Atzr|` + markRefreshToken + `"`
+	tok := `"refresh_token":"Atzr|` + testkit.MarkRefreshToken + `"`
 	type tcase struct {
 		name string
 		args []string
@@ -86,14 +65,14 @@ func TestNoSecretInUsageOrErrors(t *testing.T) {
 			tcase{name: cmd + "/ShortHelp", args: []string{cmd, "-h"}, code: 0, want: "-redis-url"},
 			tcase{name: cmd + "/UnknownFlag", args: with("--no-such-flag"), code: 2, want: "flag provided but not defined"},
 			tcase{name: cmd + "/MalformedRedisURL", args: args, code: 2, want: "REDIS_URL",
-				env: map[string]string{"REDIS_URL": "redis://spmsg:" + markRedisPass + "@127.0.0.1:notaport/0"}},
+				env: map[string]string{"REDIS_URL": "redis://spmsg:" + testkit.MarkRedisPass + "@127.0.0.1:notaport/0"}},
 			tcase{name: cmd + "/MalformedRedisURLQuoted", args: args, code: 2, want: "REDIS_URL",
-				env: map[string]string{"REDIS_URL": "redis://spmsg:" + markRedisPass + `"\@[::1`}},
+				env: map[string]string{"REDIS_URL": "redis://spmsg:" + testkit.MarkRedisPass + `"\@[::1`}},
 			tcase{name: cmd + "/MalformedRedisURLNoScheme", args: args, code: 2, want: "REDIS_URL",
-				env: map[string]string{"REDIS_URL": "spmsg:" + markRedisPass + "@127.0.0.1:6379"}},
+				env: map[string]string{"REDIS_URL": "spmsg:" + testkit.MarkRedisPass + "@127.0.0.1:6379"}},
 			tcase{name: cmd + "/MalformedClusterURL", args: args, code: 2, want: "REDIS_URL",
-				env: map[string]string{"REDIS_URL": "redis-cluster://spmsg:" + markRedisPass + "@a:1,b:x"}},
-			tcase{name: cmd + "/RedisFlag", args: with("--redis-url", "redis://:"+markRedisPass+"@127.0.0.1:notaport"), code: 2, want: "REDIS_URL"},
+				env: map[string]string{"REDIS_URL": "redis-cluster://spmsg:" + testkit.MarkRedisPass + "@a:1,b:x"}},
+			tcase{name: cmd + "/RedisFlag", args: with("--redis-url", "redis://:"+testkit.MarkRedisPass+"@127.0.0.1:notaport"), code: 2, want: "REDIS_URL"},
 			tcase{name: cmd + "/RedisUnreachable", args: args, code: 1, want: "cannot reach Redis at redis://spmsg:xxxxx@127.0.0.1:1/0"},
 		)
 		if cmd != "status" { // status needs no sellers file
@@ -113,12 +92,12 @@ func TestNoSecretInUsageOrErrors(t *testing.T) {
 		tcase{name: "status/BadFlagValue", args: []string{"status", "--problems", "x", "j_1"}, code: 2, want: "-problems"},
 		tcase{name: "serve/BadFlagValue", args: []string{"serve", "--shutdown-timeout", "x"}, code: 2, want: "-shutdown-timeout"},
 		tcase{name: "serve/TokenTooShort", args: []string{"serve"}, code: 2, want: "ENQUEUE_API_TOKENS",
-			env: map[string]string{"ENQUEUE_API_TOKENS": markAPITokens[:12]}},
+			env: map[string]string{"ENQUEUE_API_TOKENS": testkit.MarkAPITokens[:12]}},
 		tcase{name: "serve/TokenWithSpace", args: []string{"serve"}, code: 2, want: "ENQUEUE_API_TOKENS",
-			env: map[string]string{"ENQUEUE_API_TOKENS": "good-token-0123456789," + markAPITokens + " x"}},
+			env: map[string]string{"ENQUEUE_API_TOKENS": "good-token-0123456789," + testkit.MarkAPITokens + " x"}},
 		tcase{name: "serve/TokenEmptySeller", args: []string{"serve"}, code: 2, want: "ENQUEUE_API_TOKENS",
-			env: map[string]string{"ENQUEUE_API_TOKENS": markAPITokens + "=A1SELLERNA||"}},
-		tcase{name: "serve/TokensFlag", args: []string{"serve", "--tokens", markAPITokens + " x"}, code: 2, want: "ENQUEUE_API_TOKENS"},
+			env: map[string]string{"ENQUEUE_API_TOKENS": testkit.MarkAPITokens + "=A1SELLERNA||"}},
+		tcase{name: "serve/TokensFlag", args: []string{"serve", "--tokens", testkit.MarkAPITokens + " x"}, code: 2, want: "ENQUEUE_API_TOKENS"},
 		tcase{name: "serve/BadLogFormat", args: []string{"serve"}, code: 2, want: "LOG_FORMAT",
 			env: map[string]string{"LOG_FORMAT": "xml"}},
 		tcase{name: "serve/BadAddr", args: []string{"serve", "--addr", "nowhere"}, code: 2, want: "--addr"},

@@ -9,40 +9,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/spmsg/spmsg/internal/testkit"
 )
 
-// Secret markers: each secret the worker can be given holds one, so a leak
-// names its source.
-const (
-	markLWASecret    = "LWA-SECRET-MARKER-5a1e"
-	markRedisPass    = "REDIS-PASSWORD-MARKER-9c3b"
-	markAPITokens    = "ENQUEUE-API-TOKENS-MARKER-77d0"
-	markAWSSecret    = "AWS-SECRET-MARKER-0f4a"
-	markAWSSession   = "AWS-SESSION-MARKER-c2e8"
-	markRefreshToken = "REFRESH-TOKEN-MARKER-3b6d"
-)
+var secretMarkers = testkit.SecretMarkers()
 
-var secretMarkers = []string{markLWASecret, markRedisPass, markAPITokens, markAWSSecret, markAWSSession, markRefreshToken}
-
-// secretEnv is an environment with every secret variable set to its
-// marker, a sellers file whose refresh token is a marker, and a Redis URL
-// (with a marker password) that nothing listens on.
+// secretEnv is testkit.SecretEnv for this command.
 func secretEnv(t *testing.T) map[string]string {
-	t.Helper()
-	sellers := filepath.Join(t.TempDir(), "sellers.json")
-	require.NoError(t, os.WriteFile(sellers, []byte(`[{"id":"A1","refresh_token":"Atzr|`+markRefreshToken+`","region":"na"}]`), 0o600))
-	return map[string]string{
-		"SPAPI_LWA_CLIENT_ID":     "amzn1.application-oa2-client.test",
-		"SPAPI_LWA_CLIENT_SECRET": markLWASecret,
-		"SPAPI_SELLERS_FILE":      sellers,
-		"REDIS_URL":               "redis://spmsg:" + markRedisPass + "@127.0.0.1:1/0",
-		"ENQUEUE_API_TOKENS":      markAPITokens,
-		"AWS_ACCESS_KEY_ID":       "AKIATEST",
-		"AWS_SECRET_ACCESS_KEY":   markAWSSecret,
-		"AWS_SESSION_TOKEN":       markAWSSession,
-		"ATTACHMENT_STORE":        "file://" + t.TempDir(),
-		"METRICS_ADDR":            "",
-	}
+	env := testkit.SecretEnv(t, "A1")
+	env["METRICS_ADDR"] = ""
+	return env
 }
 
 // writeSellers writes a sellers file into dir and returns its path.
@@ -56,7 +33,7 @@ func writeSellers(t *testing.T, content string) string {
 // Ensure --help, unknown flags, bad values and bad configuration never
 // print a secret: not in usage text (flag defaults), errors or logs.
 func TestNoSecretInUsageOrErrors(t *testing.T) {
-	tok := `"refresh_token":"Atzr|` + markRefreshToken + `"`
+	tok := `"refresh_token":"Atzr|` + testkit.MarkRefreshToken + `"`
 	tests := []struct {
 		name    string
 		args    []string
@@ -73,17 +50,17 @@ func TestNoSecretInUsageOrErrors(t *testing.T) {
 		{name: "BadShutdownTimeoutEnv", env: map[string]string{"WORKER_SHUTDOWN_TIMEOUT": "x"}, wantErr: true, want: "WORKER_SHUTDOWN_TIMEOUT"},
 		{name: "BadDevRedis", args: []string{"--dev-redis", "x"}, wantErr: true, want: "--dev-redis"},
 		{name: "MissingClientID", env: map[string]string{"SPAPI_LWA_CLIENT_ID": ""}, wantErr: true, want: "SPAPI_LWA_CLIENT_ID"},
-		{name: "MalformedRedisURL", env: map[string]string{"REDIS_URL": "redis://spmsg:" + markRedisPass + "@127.0.0.1:notaport/0"}, wantErr: true, want: "REDIS_URL"},
-		{name: "MalformedRedisURLQuoted", env: map[string]string{"REDIS_URL": "redis://spmsg:" + markRedisPass + `"\@[::1`}, wantErr: true, want: "REDIS_URL"},
-		{name: "MalformedRedisURLNoScheme", env: map[string]string{"REDIS_URL": "spmsg:" + markRedisPass + "@127.0.0.1:6379"}, wantErr: true, want: "REDIS_URL"},
-		{name: "MalformedClusterURL", env: map[string]string{"REDIS_URL": "redis-cluster://spmsg:" + markRedisPass + "@a:1,b:x"}, wantErr: true, want: "REDIS_URL"},
-		{name: "RedisFlag", args: []string{"--redis-url", "redis://:" + markRedisPass + "@127.0.0.1:notaport"}, wantErr: true, want: "REDIS_URL"},
+		{name: "MalformedRedisURL", env: map[string]string{"REDIS_URL": "redis://spmsg:" + testkit.MarkRedisPass + "@127.0.0.1:notaport/0"}, wantErr: true, want: "REDIS_URL"},
+		{name: "MalformedRedisURLQuoted", env: map[string]string{"REDIS_URL": "redis://spmsg:" + testkit.MarkRedisPass + `"\@[::1`}, wantErr: true, want: "REDIS_URL"},
+		{name: "MalformedRedisURLNoScheme", env: map[string]string{"REDIS_URL": "spmsg:" + testkit.MarkRedisPass + "@127.0.0.1:6379"}, wantErr: true, want: "REDIS_URL"},
+		{name: "MalformedClusterURL", env: map[string]string{"REDIS_URL": "redis-cluster://spmsg:" + testkit.MarkRedisPass + "@a:1,b:x"}, wantErr: true, want: "REDIS_URL"},
+		{name: "RedisFlag", args: []string{"--redis-url", "redis://:" + testkit.MarkRedisPass + "@127.0.0.1:notaport"}, wantErr: true, want: "REDIS_URL"},
 		{name: "RedisUnreachable", wantErr: true, want: "cannot reach Redis at redis://spmsg:xxxxx@127.0.0.1:1/0"},
 		{name: "BadLogFormat", env: map[string]string{"LOG_FORMAT": "xml"}, wantErr: true, want: "LOG_FORMAT"},
 		{name: "BadLogLevel", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: true, want: "LOG_LEVEL"},
 		{name: "SellerBadRegion", env: map[string]string{"SPAPI_SELLERS_FILE": writeSellers(t, `[{"id":"A1",`+tok+`,"region":"us"}]`)}, wantErr: true, want: `seller "A1": region`},
 		{name: "SellerUnknownField", env: map[string]string{"SPAPI_SELLERS_FILE": writeSellers(t, `[{"id":"A1",`+tok+`,"regoin":"na"}]`)}, wantErr: true, want: "regoin"},
-		{name: "SellerWrongType", env: map[string]string{"SPAPI_SELLERS_FILE": writeSellers(t, `[{"id":"A1",`+tok+`,"region":"na","rates":{"messaging":"Atzr|`+markRefreshToken+`"}}]`)}, wantErr: true, want: "rates"},
+		{name: "SellerWrongType", env: map[string]string{"SPAPI_SELLERS_FILE": writeSellers(t, `[{"id":"A1",`+tok+`,"region":"na","rates":{"messaging":"Atzr|`+testkit.MarkRefreshToken+`"}}]`)}, wantErr: true, want: "rates"},
 		{name: "SellerTruncated", env: map[string]string{"SPAPI_SELLERS_FILE": writeSellers(t, `[{"id":"A1",`+tok)}, wantErr: true, want: "sellers file"},
 		{name: "SellerDuplicate", env: map[string]string{"SPAPI_SELLERS_FILE": writeSellers(t, `[{"id":"A1",`+tok+`,"region":"na"},{"id":"A1",`+tok+`,"region":"na"}]`)}, wantErr: true, want: "listed twice"},
 	}
