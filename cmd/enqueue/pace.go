@@ -24,7 +24,7 @@ type pacer struct {
 	sellers *tasks.Sellers
 	limiter *ratelimit.Limiter
 	now     func() time.Time
-	cursors map[string]*cursor
+	cursors map[cursorKey]*cursor
 }
 
 type cursor struct {
@@ -36,31 +36,47 @@ type cursor struct {
 
 func newPacer(rdb redis.UniversalClient, sellers *tasks.Sellers) *pacer {
 	return &pacer{rdb: rdb, sellers: sellers, limiter: tasks.NewLimiter(rdb, sellers, ratelimit.Options{}),
-		now: time.Now, cursors: map[string]*cursor{}}
+		now: time.Now, cursors: map[cursorKey]*cursor{}}
 }
 
-func paceKey(seller string) string { return "spmsg:{" + seller + "}:pace" }
+// paceKey is a seller's cursor for one API: Messaging and Solicitations
+// (review requests) have separate quotas, so separate lines.
+func paceKey(seller string, api spapi.API) string {
+	if api == spapi.APISolicitations {
+		return "spmsg:{" + seller + "}:pace:solicitations"
+	}
+	return "spmsg:{" + seller + "}:pace"
+}
+
+// cursorKey identifies a cursor in pacer.cursors.
+type cursorKey struct {
+	seller string
+	api    spapi.API
+}
 
 // pace sets j.NotBefore for a campaign job to the seller's next free slot
-// (never earlier than the job's own not_before).
+// on its API's line (never earlier than the job's own not_before, or the
+// opening of a review request's window: such a job waits for that and
+// takes no slot here; nor past its deadline, where the worker ends it).
 func (p *pacer) pace(ctx context.Context, j *tasks.Job) error {
 	if j.Campaign == "" {
 		return nil
 	}
-	c, ok := p.cursors[j.SellerID]
+	t, _ := spapi.LookupType(j.Type)
+	k := cursorKey{seller: j.SellerID, api: t.API}
+	c, ok := p.cursors[k]
 	if !ok {
 		// The plan in force: the sellers file's override, else the rate
 		// Amazon reported to the workers (x-amzn-RateLimit-Limit), else
 		// Amazon's default.
-		t, _ := spapi.LookupType(j.Type)
-		lim, act := p.plan(ctx, j.SellerID, t.OperationID), p.plan(ctx, j.SellerID, spapi.OpGetMessagingActionsForOrder)
+		lim, act := p.plan(ctx, j.SellerID, t.OperationID), p.plan(ctx, j.SellerID, t.ActionsOperation())
 		rate := math.Min(lim.Rate, act.Rate)
 		// The same spacing as the worker's limiter (its 2% margin), so paced
 		// jobs arrive as their slots come, not ahead of them.
 		c = &cursor{interval: time.Duration(float64(time.Second) / rate * (1 + ratelimit.DefaultMargin)), burst: min(lim.Burst, act.Burst)}
 		now := p.now()
 		c.next = now
-		v, err := p.rdb.Get(ctx, paceKey(j.SellerID)).Result()
+		v, err := p.rdb.Get(ctx, paceKey(j.SellerID, t.API)).Result()
 		if err != nil && err != redis.Nil {
 			return fmt.Errorf("read pacing cursor: %w", err)
 		}
@@ -70,15 +86,18 @@ func (p *pacer) pace(ctx context.Context, j *tasks.Job) error {
 				c.burst = 0 // the seller's burst is already spoken for
 			}
 		}
-		p.cursors[j.SellerID] = c
+		p.cursors[k] = c
 	}
 	at := c.next
+	if nb := j.EffectiveNotBefore(); nb != nil && nb.After(at) {
+		return nil
+	}
 	if c.used < c.burst {
 		c.used++
 	} else {
 		c.next = c.next.Add(c.interval)
 	}
-	if j.NotBefore != nil && j.NotBefore.After(at) {
+	if dl := j.EffectiveDeadline(); dl != nil && !at.Before(*dl) {
 		return nil
 	}
 	if at.After(p.now().Add(time.Second)) {
@@ -106,12 +125,12 @@ return 1`)
 
 // save stores each seller's cursor so the next batch starts after this one.
 func (p *pacer) save(ctx context.Context) error {
-	for seller, c := range p.cursors {
+	for k, c := range p.cursors {
 		ttl := time.Until(c.next) + time.Hour
 		if ttl <= time.Hour {
 			continue
 		}
-		if err := advanceCursor.Run(ctx, p.rdb, []string{paceKey(seller)}, c.next.UnixNano(), ttl.Milliseconds()).Err(); err != nil {
+		if err := advanceCursor.Run(ctx, p.rdb, []string{paceKey(k.seller, k.api)}, c.next.UnixNano(), ttl.Milliseconds()).Err(); err != nil {
 			return fmt.Errorf("save pacing cursor: %w", err)
 		}
 	}
