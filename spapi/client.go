@@ -2,8 +2,10 @@ package spapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -28,9 +30,27 @@ func (s Seller) String() string {
 	return fmt.Sprintf("spapi.Seller{ID:%q RefreshToken:%s Region:%q}", s.ID, redactedIfSet(s.RefreshToken), s.Region)
 }
 
+// GoString is String, so %#v hides the refresh token too.
+func (s Seller) GoString() string { return s.String() }
+
+// Format prints String for every verb, so no verb (%d, %x, %q, %#v, ...)
+// can reach the refresh token through fmt's field-by-field printing.
+func (s Seller) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
+
 // LogValue implements slog.LogValuer without the refresh token.
 func (s Seller) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", s.ID), slog.String("region", string(s.Region)))
+	return slog.GroupValue(slog.String("id", s.ID), slog.String("region", string(s.Region)),
+		slog.Bool("refresh_token_set", s.RefreshToken != ""))
+}
+
+// MarshalJSON encodes the seller without its refresh token, so a Seller
+// nested in a value that slog's JSON handler marshals stays redacted too.
+func (s Seller) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		ID              string `json:"id"`
+		Region          Region `json:"region"`
+		RefreshTokenSet bool   `json:"refresh_token_set"`
+	}{s.ID, s.Region, s.RefreshToken != ""})
 }
 
 // ErrUnknownSeller is wrapped by the *Error returned for a seller id the

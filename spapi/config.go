@@ -1,8 +1,10 @@
 package spapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -81,13 +83,34 @@ func (c Config) String() string {
 		c.LWAClientID, redactedIfSet(c.LWAClientSecret), c.LWAEndpoint, c.Endpoint, c.UserAgent)
 }
 
+// GoString is String, so %#v hides the client secret too.
+func (c Config) GoString() string { return c.String() }
+
+// Format prints String for every verb, so no verb (%d, %x, %q, %#v, ...)
+// can reach the client secret through fmt's field-by-field printing.
+func (c Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
 // LogValue implements slog.LogValuer without the client secret.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("lwa_client_id", c.LWAClientID),
+		slog.Bool("lwa_client_secret_set", c.LWAClientSecret != ""),
 		slog.String("lwa_endpoint", c.LWAEndpoint),
 		slog.String("endpoint", c.Endpoint),
 	)
+}
+
+// MarshalJSON encodes the configuration without the client secret, so a
+// Config nested in a value that slog's JSON handler (or anything else)
+// marshals stays redacted too.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		LWAClientID        string `json:"lwa_client_id"`
+		LWAClientSecretSet bool   `json:"lwa_client_secret_set"`
+		LWAEndpoint        string `json:"lwa_endpoint"`
+		Endpoint           string `json:"endpoint"`
+		UserAgent          string `json:"user_agent"`
+	}{c.LWAClientID, c.LWAClientSecret != "", c.LWAEndpoint, c.Endpoint, c.UserAgent})
 }
 
 func redactedIfSet(s string) string {
