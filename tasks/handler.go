@@ -286,11 +286,11 @@ func (r *run) process(ctx context.Context) error {
 		}
 	}
 	if err := (Validation{Sellers: h.Sellers}).Validate(j); err != nil {
-		if onlyUnknownSeller(err) {
-			// A rolling update: a producer knows a seller this worker's
-			// sellers file does not have yet. Retry; another (or this,
-			// reloaded) worker may know it.
-			return r.transient(ctx, "unknown_seller", err)
+		if reason, ok := rollingUpdate(err); ok {
+			// A rolling update: a producer knows a seller or a type this
+			// worker does not yet. Retry; another (or this, updated)
+			// worker may know it.
+			return r.transient(ctx, reason, err)
 		}
 		if done, err := r.settlePriorAttempt(ctx); done || err != nil {
 			return err
@@ -335,13 +335,13 @@ func (r *run) process(ctx context.Context) error {
 		r.log.Info("job already has its final outcome; redelivery ignored")
 		return nil
 	}
-	if j.EffectiveDeadline() == nil && !enqueued.IsZero() && h.now().Sub(enqueued) > h.maxAge() {
+	if since := ageFrom(j, enqueued); j.EffectiveDeadline() == nil && !since.IsZero() && h.now().Sub(since) > h.maxAge() {
 		r.release(ctx)
 		if done, err := r.settlePriorAttempt(ctx); done || err != nil {
 			return err
 		}
 		return r.finish(ctx, Result{Outcome: OutcomeExpired, Reason: "max_age",
-			Message: fmt.Sprintf("not sent within the maximum age of %s (enqueued %s; give a deadline to choose another)", h.maxAge(), enqueued.UTC().Format(time.RFC3339))})
+			Message: fmt.Sprintf("not sent within the maximum age of %s (counted from %s; give a deadline to choose another)", h.maxAge(), since.UTC().Format(time.RFC3339))})
 	}
 	if wait, err = r.untilDue(ctx, wait, actionsKey, sendKey); err != nil {
 		return err
@@ -380,7 +380,7 @@ func (r *run) checkAndSend(ctx context.Context, keys []ledger.Key, actionsKey, s
 			case err != nil || !ok:
 			case e.State == ledger.StateSent || e.State == ledger.StateInDoubt:
 				return r.finishFromLedger(ctx, e)
-			case e.State == ledger.StateClaimed && e.JobID != r.id && time.Since(e.ClaimedAt) < h.staleClaim():
+			case e.State == ledger.StateClaimed && e.JobID != r.id && h.now().Sub(e.ClaimedAt) < h.staleClaim():
 				// Another job is sending it right now: wait for its outcome
 				// so this one ends a duplicate, not unavailable.
 				return r.deferFor(2*time.Second, "ledger_busy")
@@ -476,7 +476,10 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 	t0 := time.Now()
 	r.sendAttempted = true
 	resp, err := h.Amazon.Send(ctx, j.SellerID, j.OrderID, j.MarketplaceID, r.typ, req)
-	resend := err != nil && h.ResendAfter5xx && spapi.IsSendServerError(err)
+	// A once-per-order type is never resent, even when the deployment
+	// opted in: Amazon has usually used the type up, and availability
+	// settles it exactly.
+	resend := err != nil && h.ResendAfter5xx && !r.typ.OncePerOrder && spapi.IsSendServerError(err)
 	if err != nil && (!spapi.IsOutcomeUnknown(err) || resend) {
 		// Amazon answered with an error, or the request never left (or the
 		// deployment chose to resend after a 5xx).
@@ -578,7 +581,7 @@ func (r *run) amazonError(ctx context.Context, step string, key ratelimit.Key, e
 		return r.finish(ctx, amazonResult(OutcomeSkippedUnavailable, "outside_review_window", err))
 	case spapi.IsUnavailable(err):
 		return r.finish(ctx, amazonResult(OutcomeSkippedUnavailable, "not_offered", err))
-	case spapi.IsSendServerError(err) && r.h.ResendAfter5xx:
+	case spapi.IsSendServerError(err) && r.h.ResendAfter5xx && !r.typ.OncePerOrder:
 		return r.transient(ctx, step, err)
 	case spapi.IsRetryable(err), spapi.IsTokenError(err) && !isLWAPermanent(err), errors.Is(err, context.DeadlineExceeded):
 		return r.transient(ctx, step, err)

@@ -14,7 +14,10 @@ import (
 // JobVersion is the version of the stored job wire format. Jobs sit in Redis
 // across deploys: fields are only ever added, and a worker refuses a job of a
 // newer version than it knows instead of guessing.
-const JobVersion = 1
+//
+// Version 2 added delivered_at, delivery_start and delivery_end (review
+// requests).
+const JobVersion = 2
 
 // Job is one message job: the PRODUCT.md fields, as a JSONL row, a CSV row
 // (same names as the header), an HTTP request body, or an asynq payload.
@@ -71,13 +74,16 @@ func (j *Job) ID() string {
 		field(j.SellerID)
 		field(j.IdempotencyKey)
 	} else {
-		campaign := j.Campaign
-		if j.AutoCampaign {
-			campaign = ""
-		}
 		field("job")
 		field(j.SellerID)
-		field(campaign)
+		if j.AutoCampaign {
+			// Not the campaign's name, but not "no campaign" either: a
+			// batch row and the same message sent on its own stay two jobs.
+			field("auto-campaign")
+		} else {
+			field("campaign")
+			field(j.Campaign)
+		}
 		j.hashMessage(field)
 	}
 	return "j_" + hex.EncodeToString(h.Sum(nil))[:32]
@@ -174,12 +180,12 @@ func DecodeJob(b []byte) (*Job, error) {
 		}
 		return nil, fmt.Errorf("decode job: %w", err)
 	}
-	if j.V == 0 {
-		j.V = JobVersion
-	}
 	if j.V > JobVersion {
 		return nil, fmt.Errorf("%w: version %d, this worker understands %d", ErrNewerVersion, j.V, JobVersion)
 	}
+	// Every earlier version is a subset of this one (fields are only ever
+	// added): the decoded job is in the current format.
+	j.V = JobVersion
 	return &j, nil
 }
 

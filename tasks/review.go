@@ -36,8 +36,12 @@ func (r *run) reviewNotOffered(ctx context.Context, resp *spapi.Response) error 
 	if now.Before(opens) {
 		return r.deferFor(opens.Sub(now), "review_window_not_open")
 	}
-	if dl := j.EffectiveDeadline(); dl != nil && now.Before(*dl) {
-		return r.deferFor(min(r.h.reviewRecheck(), max(dl.Sub(now), time.Second)), "review_not_offered_yet")
+	last := closes
+	if dl := j.EffectiveDeadline(); dl != nil && dl.Before(last) {
+		last = *dl
+	}
+	if now.Before(last) {
+		return r.deferFor(min(r.h.reviewRecheck(), max(last.Sub(now), time.Second)), "review_not_offered_yet")
 	}
 	return r.finish(ctx, Result{Outcome: OutcomeSkippedUnavailable, Reason: "not_offered", RequestID: requestID(resp),
 		Message: fmt.Sprintf("Amazon does not offer a review request for this order (its window closed %s)", closes.UTC().Format(time.RFC3339))})
@@ -56,19 +60,40 @@ func expiredResult(j *Job, dl time.Time) Result {
 		Message: "deadline " + dl.Format(time.RFC3339) + " passed before the message was sent"}
 }
 
-// onlyUnknownSeller reports a validation error whose only problem is a
-// seller missing from this worker's sellers file.
-func onlyUnknownSeller(err error) bool {
+// rollingUpdate reports a validation error whose only problems are a
+// seller missing from this worker's sellers file or a type this worker does
+// not know: what a newer producer or sellers file gives during a rolling
+// update. reason names it for the outcome.
+func rollingUpdate(err error) (reason string, ok bool) {
 	var ve *ValidationError
 	if !errors.As(err, &ve) || len(ve.Problems) == 0 {
-		return false
+		return "", false
 	}
 	for _, p := range ve.Problems {
-		if p.Field != "seller_id" || !p.unknownSeller {
-			return false
+		switch {
+		case p.Field == "seller_id" && p.unknownSeller:
+			reason = "unknown_seller"
+		case p.Field == "type" && p.unknownType:
+			if reason == "" {
+				reason = "unknown_type"
+			}
+		default:
+			return "", false
 		}
 	}
-	return true
+	return reason, true
+}
+
+// ageFrom is when a job's age starts for the maximum age: its enqueue, or
+// the time it was meant to wait for, whichever is later (zero when unknown).
+func ageFrom(j *Job, enqueued time.Time) time.Time {
+	if enqueued.IsZero() {
+		return enqueued
+	}
+	if nb := j.EffectiveNotBefore(); nb != nil && nb.After(enqueued) {
+		return *nb
+	}
+	return enqueued
 }
 
 // decodeLenient reads what it can of a payload DecodeJob refused (unknown

@@ -3,6 +3,8 @@ package tasks_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,4 +220,55 @@ func TestReviewRequestValidation(t *testing.T) {
 	b, err := json.Marshal(pj)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"delivery_end":"2026-11-03T00:00:00Z"`)
+}
+
+// Even with ResendAfter5xx, a once-per-order type answered 5xx is not
+// resent: availability settles it.
+func TestResendAfter5xxNeverResendsOncePerOrder(t *testing.T) {
+	const order = "111-0000008-0000001"
+	s := newStack(t, sandbox.Config{Faults: sandbox.Faults{SendThen500Rules: []sandbox.SendThen500Rule{{Order: order, Count: 1}}}})
+	s.handler.ResendAfter5xx = true
+	id := s.enqueue(reviewJob(order, "", nil))
+	rec := s.wait(20*time.Second, id)[id]
+	assert.Equal(t, tasks.OutcomeSent, rec.Outcome, rec.Message)
+	assert.Equal(t, "settled_by_availability", rec.Reason)
+	assert.Equal(t, 1, s.sentTo(order, review))
+}
+
+// durability is a tasks.Durability that checks, when asked, that the
+// job's ledger claim is already written, and fails the first calls.
+type durability struct {
+	led    *ledger.Ledger
+	key    ledger.Key
+	failN  atomic.Int32
+	calls  atomic.Int32
+	claims atomic.Int32
+}
+
+func (d *durability) Confirm(ctx context.Context) error {
+	d.calls.Add(1)
+	if e, ok, err := d.led.Get(ctx, d.key); err == nil && ok && e.State == ledger.StateClaimed {
+		d.claims.Add(1)
+	}
+	if d.failN.Add(-1) >= 0 {
+		return errors.New("WAITAOF: 0 of 1 local fsyncs in time")
+	}
+	return nil
+}
+
+// A send whose claim Redis cannot confirm durable is not made: the job is
+// deferred, its claim released, and it is sent once when Redis confirms.
+// Confirm runs after the claim is written.
+func TestSendWaitsForDurableClaim(t *testing.T) {
+	const order = "111-0000009-0000001"
+	s := newStack(t, sandbox.Config{})
+	d := &durability{led: ledger.New(s.rdb, ""), key: ledger.OrderKey(sellerNA, order, review)}
+	d.failN.Store(1)
+	s.handler.Durable = d
+	id := s.enqueue(reviewJob(order, "", nil))
+	rec := s.wait(30*time.Second, id)[id]
+	assert.Equal(t, tasks.OutcomeSent, rec.Outcome, rec.Message)
+	assert.Equal(t, 1, s.sentTo(order, review))
+	assert.EqualValues(t, 2, d.calls.Load(), "one refused, one confirmed")
+	assert.EqualValues(t, 2, d.claims.Load(), "the claim is written before each Confirm")
 }

@@ -16,6 +16,7 @@ type FieldError struct {
 	Reason string `json:"reason"`
 
 	unknownSeller bool // the seller is not in the sellers file
+	unknownType   bool // the type is not in this worker's type table
 }
 
 func (e FieldError) Error() string { return e.Field + ": " + e.Reason }
@@ -105,7 +106,7 @@ func (v Validation) Validate(j *Job) error {
 	}
 	t, ok := lookupType(j.Type)
 	if !ok {
-		add("type", "unknown message type %q (known: %s)", j.Type, strings.Join(spapi.TypeNames(), ", "))
+		ps = append(ps, FieldError{Field: "type", Reason: fmt.Sprintf("unknown message type %q (known: %s)", j.Type, strings.Join(spapi.TypeNames(), ", ")), unknownType: true})
 		return finish(ps)
 	}
 	ps = append(ps, checkContent(t, j)...)
