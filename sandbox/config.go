@@ -1,8 +1,12 @@
 package sandbox
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spmsg/spmsg/spapi"
@@ -391,4 +395,75 @@ func (r Rate) burst() int {
 		b++
 	}
 	return max(b, 1)
+}
+
+// String describes the configuration without the client secret or the
+// sellers' refresh tokens.
+func (c Config) String() string {
+	sellers := make([]string, len(c.Sellers))
+	for i, s := range c.Sellers {
+		sellers[i] = s.String()
+	}
+	return fmt.Sprintf("sandbox.Config{Seed:%d ClientID:%q ClientSecret:%s Sellers:[%s] AutoSellers:%t TokenLifetime:%s NoRateLimits:%t UploadURLExpiry:%s}",
+		c.Seed, c.ClientID, redactedIfSet(c.ClientSecret), strings.Join(sellers, " "), c.AutoSellers,
+		c.TokenLifetime, c.NoRateLimits, c.UploadURLExpiry)
+}
+
+// GoString is String, so %#v hides the secrets too.
+func (c Config) GoString() string { return c.String() }
+
+// Format prints String for every verb, so no verb (%d, %x, %q, %#v, ...)
+// can reach a secret through fmt's field-by-field printing.
+func (c Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// LogValue implements slog.LogValuer without the secrets.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int64("seed", c.Seed), slog.String("client_id", c.ClientID),
+		slog.Bool("client_secret_set", c.ClientSecret != ""), slog.Any("sellers", c.Sellers),
+		slog.Bool("auto_sellers", c.AutoSellers))
+}
+
+// MarshalJSON encodes the configuration without the secrets, so a Config
+// nested in a value that slog's JSON handler marshals stays redacted too.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Seed            int64    `json:"seed"`
+		ClientID        string   `json:"client_id"`
+		ClientSecretSet bool     `json:"client_secret_set"`
+		Sellers         []Seller `json:"sellers"`
+		AutoSellers     bool     `json:"auto_sellers"`
+	}{c.Seed, c.ClientID, c.ClientSecret != "", c.Sellers, c.AutoSellers})
+}
+
+// String describes the seller without its refresh token.
+func (s Seller) String() string {
+	return fmt.Sprintf("sandbox.Seller{ID:%q RefreshToken:%s Rates:%v}", s.ID, redactedIfSet(s.RefreshToken), s.Rates)
+}
+
+// GoString is String, so %#v hides the refresh token too.
+func (s Seller) GoString() string { return s.String() }
+
+// Format prints String for every verb (see Config.Format).
+func (s Seller) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
+
+// LogValue implements slog.LogValuer without the refresh token.
+func (s Seller) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", s.ID), slog.Bool("refresh_token_set", s.RefreshToken != ""))
+}
+
+// MarshalJSON encodes the seller without its refresh token. Decoding is
+// unaffected: a sellers list still reads "refresh_token".
+func (s Seller) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		ID              string          `json:"id"`
+		RefreshTokenSet bool            `json:"refresh_token_set"`
+		Rates           map[string]Rate `json:"rates,omitempty"`
+	}{s.ID, s.RefreshToken != "", s.Rates})
+}
+
+func redactedIfSet(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return "[redacted]"
 }
