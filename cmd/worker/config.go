@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -124,6 +126,9 @@ func parseFlags(args []string, getenv cli.Getenv, stderr io.Writer) (Config, err
 	if c.MaxAge <= 0 {
 		return c, usageError("--max-age must be positive")
 	}
+	if c.MaxAge > tasks.DefaultRetention {
+		return c, usageError(fmt.Sprintf("--max-age %s is longer than the %s that outcome records (and their enqueue times) are kept", c.MaxAge, tasks.DefaultRetention))
+	}
 	switch c.DevRedis {
 	case "auto", "redis-server", "miniredis":
 	default:
@@ -179,4 +184,64 @@ func usageError(msg string) error { return &usageErr{msg: msg} }
 func isUsage(err error) bool {
 	var u *usageErr
 	return errors.As(err, &u) || errors.Is(err, flag.ErrHelp)
+}
+
+// String describes the configuration without the LWA client secret or the
+// Redis password (URLs print through cli.Redact).
+func (c Config) String() string {
+	return fmt.Sprintf("worker.Config{RedisURL:%q LWAClientID:%q LWAClientSecret:%s SellersFile:%q Endpoint:%q LWAEndpoint:%q "+
+		"AttachmentStore:%q AttachmentS3Allow:%q Concurrency:%d MetricsAddr:%q LogFormat:%q LogLevel:%q ShutdownTimeout:%s "+
+		"AcceptRedisRisk:%t ResendAfter5xx:%t MaxAge:%s Dev:%t Demo:%t DevRedis:%q}",
+		cli.Redact(c.RedisURL), c.LWAClientID, redactedIfSet(c.LWAClientSecret), c.SellersFile, cli.Redact(c.Endpoint),
+		cli.Redact(c.LWAEndpoint), cli.Redact(c.AttachmentStore), cli.Redact(c.AttachmentS3Allow), c.Concurrency,
+		c.MetricsAddr, c.LogFormat, c.LogLevel, c.ShutdownTimeout, c.AcceptRedisRisk, c.ResendAfter5xx, c.MaxAge,
+		c.Dev, c.Demo, c.DevRedis)
+}
+
+// GoString is String, so %#v hides the secrets too.
+func (c Config) GoString() string { return c.String() }
+
+// Format prints String for every verb, so no verb (%d, %x, %q, %#v, ...)
+// can reach a secret through fmt's field-by-field printing.
+func (c Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// LogValue implements slog.LogValuer without the secrets.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("redis_url", cli.Redact(c.RedisURL)),
+		slog.String("lwa_client_id", c.LWAClientID),
+		slog.Bool("lwa_client_secret_set", c.LWAClientSecret != ""),
+		slog.String("sellers_file", c.SellersFile),
+		slog.String("spapi_endpoint", cli.Redact(c.Endpoint)),
+		slog.String("lwa_endpoint", cli.Redact(c.LWAEndpoint)),
+		slog.String("attachment_store", cli.Redact(c.AttachmentStore)),
+		slog.Int("concurrency", c.Concurrency),
+		slog.String("metrics_addr", c.MetricsAddr),
+		slog.Bool("dev", c.Dev),
+	)
+}
+
+// MarshalJSON encodes the configuration without the secrets, so a Config
+// nested in a value that slog's JSON handler marshals stays redacted too.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		RedisURL           string `json:"redis_url"`
+		LWAClientID        string `json:"lwa_client_id"`
+		LWAClientSecretSet bool   `json:"lwa_client_secret_set"`
+		SellersFile        string `json:"sellers_file"`
+		Endpoint           string `json:"spapi_endpoint"`
+		LWAEndpoint        string `json:"lwa_endpoint"`
+		AttachmentStore    string `json:"attachment_store"`
+		Concurrency        int    `json:"concurrency"`
+		MetricsAddr        string `json:"metrics_addr"`
+		Dev                bool   `json:"dev"`
+	}{cli.Redact(c.RedisURL), c.LWAClientID, c.LWAClientSecret != "", c.SellersFile, cli.Redact(c.Endpoint),
+		cli.Redact(c.LWAEndpoint), cli.Redact(c.AttachmentStore), c.Concurrency, c.MetricsAddr, c.Dev})
+}
+
+func redactedIfSet(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return "[redacted]"
 }

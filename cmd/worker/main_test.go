@@ -244,6 +244,8 @@ func TestDurabilityFlags(t *testing.T) {
 	}
 	_, err = parseFlags([]string{"--max-age", "0s"}, env(base), &bytes.Buffer{})
 	require.ErrorContains(t, err, "--max-age must be positive")
+	_, err = parseFlags([]string{"--max-age", "1000h"}, env(base), &bytes.Buffer{})
+	require.ErrorContains(t, err, "longer than the 720h0m0s that outcome records")
 
 	var help bytes.Buffer
 	_, err = parseFlags([]string{"--help"}, env(nil), &help)
