@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -93,4 +94,42 @@ func (a *app) close() {
 	if a.rdb != nil {
 		_ = a.rdb.Close()
 	}
+}
+
+// String describes the settings with the Redis URL's password hidden.
+func (c common) String() string {
+	return fmt.Sprintf("common{redisURL:%q sellersFile:%q attachmentStore:%q s3Allow:%q}",
+		cli.Redact(c.redisURL), c.sellersFile, cli.Redact(c.attachmentStore), cli.Redact(c.s3Allow))
+}
+
+// GoString is String, so %#v hides the Redis password too.
+func (c common) GoString() string { return c.String() }
+
+// Format prints String for every verb, so no verb (%d, %x, %q, %#v, ...)
+// can reach the Redis password through fmt's field-by-field printing.
+func (c common) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// LogValue implements slog.LogValuer with the Redis password hidden.
+func (c common) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("redis_url", cli.Redact(c.redisURL)), slog.String("sellers_file", c.sellersFile),
+		slog.String("attachment_store", cli.Redact(c.attachmentStore)))
+}
+
+// String describes the batch settings with the Redis URL's password hidden
+// (without it, common's String would be promoted and hide the rest).
+func (o batchOpts) String() string {
+	return fmt.Sprintf("batchOpts{%s dryRun:%t strict:%t asJSON:%t noProgress:%t campaign:%q format:%q filesDir:%q workers:%d}",
+		o.common, o.dryRun, o.strict, o.asJSON, o.noProgress, o.campaign, o.format, o.filesDir, o.workers)
+}
+
+// GoString is String, so %#v hides the Redis password too.
+func (o batchOpts) GoString() string { return o.String() }
+
+// Format prints String for every verb (see common.Format).
+func (o batchOpts) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, o.String()) }
+
+// LogValue implements slog.LogValuer with the Redis password hidden.
+func (o batchOpts) LogValue() slog.Value {
+	return slog.GroupValue(slog.Any("common", o.common), slog.String("campaign", o.campaign),
+		slog.Bool("dry_run", o.dryRun), slog.Int("workers", o.workers))
 }

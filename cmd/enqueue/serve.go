@@ -189,3 +189,27 @@ func (a *app) paceJobs(ctx context.Context, jobs []*tasks.Job) error {
 	}
 	return p.save(ctx)
 }
+
+// String describes the serve settings without the bearer tokens or the
+// Redis URL's password.
+func (o serveOpts) String() string {
+	tokens := `""`
+	if o.tokens != "" {
+		tokens = "[redacted]"
+	}
+	return fmt.Sprintf("serveOpts{%s addr:%q tokens:%s logFormat:%q logLevel:%q shutdownTimeout:%s}",
+		o.common, o.addr, tokens, o.logFormat, o.logLevel, o.shutdownTimeout)
+}
+
+// GoString is String, so %#v hides the secrets too.
+func (o serveOpts) GoString() string { return o.String() }
+
+// Format prints String for every verb, so no verb (%d, %x, %q, %#v, ...)
+// can reach a secret through fmt's field-by-field printing.
+func (o serveOpts) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, o.String()) }
+
+// LogValue implements slog.LogValuer without the secrets.
+func (o serveOpts) LogValue() slog.Value {
+	return slog.GroupValue(slog.Any("common", o.common), slog.String("addr", o.addr),
+		slog.Bool("tokens_set", o.tokens != ""))
+}
