@@ -29,6 +29,9 @@ type attachmentAnswer struct {
 // type Amazon does not accept is refused with 415, a file of
 // attachstore.MaxFileSize bytes or more with 413.
 func (a *API) postAttachment(w http.ResponseWriter, r *http.Request) {
+	if !checkUploadContentType(w, r) {
+		return
+	}
 	const limit = attachstore.MaxFileSize
 	if r.ContentLength >= limit {
 		writeTooLarge(w, "the attachment must be under %d bytes", limit)
@@ -62,6 +65,44 @@ func (a *API) postAttachment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, attachmentAnswer{Source: ref, Type: mimeType, Size: body.n})
+}
+
+// simpleContentTypes are the Content-Types a web page can send cross-site
+// without a CORS preflight (the Fetch standard's CORS-safelisted ones).
+var simpleContentTypes = map[string]bool{
+	"application/x-www-form-urlencoded": true,
+	"multipart/form-data":               true,
+	"text/plain":                        true,
+}
+
+// checkUploadContentType answers 415 (and returns false) unless the upload
+// has exactly one well-formed Content-Type that a web page could not send
+// cross-site without a preflight, so that without tokens (loopback) a
+// page the user visits cannot store files. The type itself is not
+// trusted: the content is sniffed.
+func checkUploadContentType(w http.ResponseWriter, r *http.Request) bool {
+	cts := r.Header.Values("Content-Type")
+	const want = "send the file's bytes with Content-Type: application/octet-stream or the file's own type (e.g. application/pdf)"
+	switch {
+	case len(cts) == 0:
+		writeError(w, http.StatusUnsupportedMediaType, "no Content-Type: %s", want)
+		return false
+	case len(cts) > 1:
+		writeError(w, http.StatusUnsupportedMediaType, "%d Content-Type headers: %s", len(cts), want)
+		return false
+	}
+	ct := cts[0]
+	essence, _, _ := strings.Cut(ct, ";")
+	if simpleContentTypes[strings.ToLower(strings.TrimSpace(essence))] {
+		writeError(w, http.StatusUnsupportedMediaType,
+			"Content-Type %q is refused: any web page can send it cross-site (forms, text/plain); %s", ct, want)
+		return false
+	}
+	if _, _, err := mime.ParseMediaType(ct); err != nil {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type %q is malformed: %s", ct, want)
+		return false
+	}
+	return true
 }
 
 // uploadName is the upload's file name: ?name=, else the filename of a

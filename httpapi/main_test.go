@@ -120,9 +120,9 @@ func (a answer) fields(tb testing.TB) map[string]any {
 }
 
 // do sends a request with the fixture's token and, for a POST of jobs,
-// Content-Type: application/json (headers given as name, value pairs
-// override them; an empty value sends none; "Host" sets the Host header)
-// and checks the answer against the OpenAPI document.
+// Content-Type: application/json, for an upload application/octet-stream
+// (headers given as name, value pairs override them; an empty value sends
+// none; "Host" sets the Host header) and checks the answer against the OpenAPI document.
 func (f *fixture) do(method, path string, body []byte, headers ...string) answer {
 	f.t.Helper()
 	req, err := http.NewRequest(method, f.srv.URL+path, bytes.NewReader(body))
@@ -131,7 +131,10 @@ func (f *fixture) do(method, path string, body []byte, headers ...string) answer
 		req.Body = http.NoBody
 	}
 	req.Header.Set("Authorization", "Bearer "+f.token)
-	if method == http.MethodPost && !strings.HasPrefix(path, "/v1/attachments") {
+	switch {
+	case method == http.MethodPost && strings.HasPrefix(path, "/v1/attachments"):
+		req.Header.Set("Content-Type", "application/octet-stream")
+	case method == http.MethodPost:
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {

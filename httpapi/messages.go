@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -157,6 +158,7 @@ func (a *API) postMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	forbidden := a.refuseOtherSellers(r, items)
+	refuseUncontentSources(r, items)
 	if single {
 		a.postOne(w, r, items, forbidden)
 		return
@@ -197,6 +199,40 @@ func (a *API) refuseOtherSellers(r *http.Request, items []pending) bool {
 		}
 	}
 	return refused
+}
+
+// contentRefPattern matches the content-addressed references
+// POST /v1/attachments returns (attachstore.Store.Put): sha256/, the hex
+// digest, and the lower-cased extension of the file name, if any.
+var contentRefPattern = regexp.MustCompile(`^sha256/[0-9a-f]{64}(\.[a-z0-9]{1,10})?$`)
+
+// refuseUncontentSources rejects, for a seller-bound token, every item
+// with an attachment source other than a content-addressed reference
+// (naming attachments[i].source): a store path or an s3:// object may be
+// another seller's document, while only whoever had the bytes knows
+// their digest. Tokens for every seller, and no tokens, keep every source
+// the resolver allows.
+func refuseUncontentSources(r *http.Request, items []pending) {
+	if scopeOf(r) == nil {
+		return
+	}
+	for i := range items {
+		j := items[i].job
+		if j == nil {
+			continue
+		}
+		var ps []tasks.FieldError
+		for k, att := range j.Attachments {
+			if !contentRefPattern.MatchString(att.Source) {
+				ps = append(ps, tasks.FieldError{Field: fmt.Sprintf("attachments[%d].source", k),
+					Reason: "a token bound to sellers may attach only files uploaded with POST /v1/attachments: " +
+						"give the source it answered (sha256/<64 hex digits><extension>), not a store path or an s3:// object"})
+			}
+		}
+		if len(ps) > 0 {
+			items[i].reject(ps)
+		}
+	}
 }
 
 // postOne answers a single job object: 202 accepted, 200 duplicate, 400
