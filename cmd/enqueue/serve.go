@@ -27,7 +27,8 @@ Serves the producer over HTTP, for order pipelines in any language:
                              or an array of up to 1,000 (207 with a result
                              per item; 400 if all rejected). Needs
                              Content-Type: application/json (415 otherwise)
-  POST /v1/attachments       store a file (raw body); answers {"source": ...}
+  POST /v1/attachments       store a file (raw body, Content-Type application/octet-stream or its own
+                             type); answers {"source": ...}, the only source a seller-bound token may use
   GET  /v1/messages/{id}     a job's state and final outcome
   GET  /v1/campaigns/{name}  a campaign's counts (as status --campaign --json)
   GET  /openapi.json, /healthz, /metrics   (no token needed)
