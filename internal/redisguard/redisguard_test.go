@@ -140,8 +140,11 @@ func TestConfirmWaitsForReplica(t *testing.T) {
 	ctx := context.Background()
 	master := redistest.Start(t, redistest.Options{AppendOnly: true})
 	replica := startReplica(t, master)
-	c := client(t, master)
-	g, warnings, err := redisguard.Check(ctx, c, redisguard.Options{Timeout: 300 * time.Millisecond})
+	// A generous timeout for the confirming half: a busy machine's replica
+	// (appendfsync always) may take a while, and speed is not the point.
+	c := redis.NewClient(&redis.Options{Addr: master.Addr, ReadTimeout: time.Minute})
+	t.Cleanup(func() { _ = c.Close() })
+	g, warnings, err := redisguard.Check(ctx, c, redisguard.Options{Timeout: 20 * time.Second})
 	require.NoError(t, err)
 	assert.Empty(t, warnings)
 	require.True(t, g.Needed())
@@ -155,7 +158,9 @@ func TestConfirmWaitsForReplica(t *testing.T) {
 	assert.Equal(t, "claimed", got)
 
 	replica.Stop()
-	err = g.Confirm(ctx)
+	short, _, err := redisguard.Check(ctx, client(t, master), redisguard.Options{Timeout: 300 * time.Millisecond, Replicas: 1})
+	require.NoError(t, err)
+	err = short.Confirm(ctx)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "WAIT on "+master.Addr)
 	assert.Contains(t, err.Error(), "0 of 1 replicas")
