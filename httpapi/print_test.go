@@ -1,15 +1,12 @@
 package httpapi_test
 
 import (
-	"bytes"
-	"fmt"
-	"log/slog"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/httpapi"
+	"github.com/spmsg/spmsg/internal/testkit"
 )
 
 // TestPrintRedactsSecrets prints a Token and a Config that hold marker
@@ -21,47 +18,10 @@ func TestPrintRedactsSecrets(t *testing.T) {
 	require.NoError(t, err)
 	t.Run("Token", func(t *testing.T) {
 		t.Parallel()
-		assertRedacted(t, toks[1], "AVISIBLESELLER", bound)
+		testkit.AssertRedacted(t, toks[1], "AVISIBLESELLER", bound)
 	})
 	t.Run("Config", func(t *testing.T) {
 		t.Parallel()
-		assertRedacted(t, httpapi.Config{Tokens: toks, MaxJobs: 4242}, "4242", bare, bound)
+		testkit.AssertRedacted(t, httpapi.Config{Tokens: toks, MaxJobs: 4242}, "4242", bare, bound)
 	})
-}
-
-// assertRedacted prints v, and v nested in a struct and in a slice, with
-// every fmt verb a caller might use and through slog's text and JSON
-// handlers, and fails if any secret appears or visible does not.
-func assertRedacted[T any](t *testing.T, v T, visible string, secrets ...string) {
-	t.Helper()
-	type wrapper struct {
-		Name  string
-		Inner T
-		Ptr   *T
-	}
-	nested := wrapper{Name: "wrap", Inner: v, Ptr: &v}
-	list := []T{v, v}
-	var outs []string
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%d", "%x"} {
-		for _, x := range []any{v, &v, nested, list} {
-			outs = append(outs, fmt.Sprintf(verb, x))
-		}
-	}
-	outs = append(outs, fmt.Sprint(v), fmt.Sprintln(list))
-	for _, json := range []bool{false, true} {
-		var buf bytes.Buffer
-		var h slog.Handler = slog.NewTextHandler(&buf, nil)
-		if json {
-			h = slog.NewJSONHandler(&buf, nil)
-		}
-		slog.New(h).Info("values", "value", v, "pointer", &v, "nested", nested, "list", list,
-			slog.Group("group", slog.Any("inner", v)))
-		outs = append(outs, buf.String())
-	}
-	for _, out := range outs {
-		for _, s := range secrets {
-			require.NotContains(t, out, s, "a secret leaks")
-		}
-	}
-	assert.Contains(t, outs[0], visible, "a non-secret field is hidden")
 }
