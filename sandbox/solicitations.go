@@ -69,10 +69,7 @@ func (s *Sandbox) SetDelivery(orderID string, earliest, latest time.Time) error 
 func (s *Sandbox) delivery(sellerID, orderID string) Delivery {
 	s.ordersMu.RLock()
 	defer s.ordersMu.RUnlock()
-	if d, ok := s.deliveries[orderKey{sellerID, orderID}]; ok {
-		return d
-	}
-	if d, ok := s.deliveries[orderKey{"", orderID}]; ok {
+	if d, ok := lookupOrder(s.deliveries, sellerID, orderID); ok {
 		return d
 	}
 	at := s.start.Add(-DefaultDeliveryAge)

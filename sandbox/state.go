@@ -79,13 +79,20 @@ func (s *Sandbox) orderLocked(ss *sellerState, orderID string) *orderState {
 func (s *Sandbox) orderConfig(sellerID, orderID string) orderCfg {
 	s.ordersMu.RLock()
 	defer s.ordersMu.RUnlock()
-	if o, ok := s.orders[orderKey{sellerID, orderID}]; ok {
-		return o
-	}
-	if o, ok := s.orders[orderKey{"", orderID}]; ok {
+	if o, ok := lookupOrder(s.orders, sellerID, orderID); ok {
 		return o
 	}
 	return orderCfg{off: s.p.defaultOffer}
+}
+
+// lookupOrder finds an order's entry for the seller, else the one for every
+// seller. The caller holds ordersMu.
+func lookupOrder[T any](m map[orderKey]T, sellerID, orderID string) (T, bool) {
+	if v, ok := m[orderKey{sellerID, orderID}]; ok {
+		return v, true
+	}
+	v, ok := m[orderKey{"", orderID}]
+	return v, ok
 }
 
 // SentMessage is one message the sandbox accepted (answered 201, or
