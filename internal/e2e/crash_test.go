@@ -58,6 +58,11 @@ func TestCrashAndRedisRestart(t *testing.T) {
 	var twins []*tasks.Job
 	for s, seller := range d.sellers {
 		twins = append(twins, &tasks.Job{SellerID: seller, MarketplaceID: marketplaceUS, OrderID: orderID(s, 4), Type: "updateFeedback"})
+		// A review request (Solicitations API) in the campaign, and the
+		// order pipeline's own for the same order: one may go, once.
+		jobs = append(jobs, &tasks.Job{SellerID: seller, MarketplaceID: marketplaceUS, OrderID: orderID(s, 50),
+			Type: "productReviewAndSellerFeedback", Campaign: "crash-reviews"})
+		twins = append(twins, &tasks.Job{SellerID: seller, MarketplaceID: marketplaceUS, OrderID: orderID(s, 50), Type: "requestReview"})
 	}
 	all := d.enqueue(append(jobs, twins...)...)
 	// Planted: the same idempotency key again (other text, other order);

@@ -9,7 +9,7 @@
 //   - TestMultiProcess: three workers, 30 sellers, 1,200 jobs; every job
 //     final, every message sent once, every seller within its quota.
 //   - TestCrashAndRedisRestart: injected 5xx and lost answers, planted
-//     duplicates, one worker killed with SIGKILL mid-run and restarted, and
+//     duplicates (feedback requests and review requests twice per order), one worker killed with SIGKILL mid-run and restarted, and
 //     Redis (AOF) killed and restarted; no once-per-order duplicate, no job
 //     lost, one final outcome per job.
 //   - TestOncePerOrderRedeliveredAfterSend: the exact state a worker
