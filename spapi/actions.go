@@ -87,18 +87,34 @@ type rawAction struct {
 // shapes (payload.name, _embedded.schema.payload; the Solicitations
 // example names its action only in _links.schema.name) and the links-only
 // shape of the static sandboxes.
+//
+// The common shape is read by a single-pass checking walker (scanActions);
+// any answer the walker is not sure to read exactly as
+// encoding/json would (escaped or non-ASCII keys, repeated keys, nulls or
+// unexpected types in decoded members) goes through json.Unmarshal.
 func parseActions(body []byte) (*Actions, error) {
-	var ans struct {
-		Links struct {
-			Actions []halLink `json:"actions"`
-		} `json:"_links"`
-		Embedded struct {
-			Actions []rawAction `json:"actions"`
-		} `json:"_embedded"`
+	var ans actionsAnswer
+	if !scanActions(body, &ans) {
+		ans = actionsAnswer{}
+		if err := json.Unmarshal(body, &ans); err != nil {
+			return nil, err
+		}
 	}
-	if err := json.Unmarshal(body, &ans); err != nil {
-		return nil, err
-	}
+	return ans.actions(), nil
+}
+
+// actionsAnswer is the decoded HAL answer of an actions listing.
+type actionsAnswer struct {
+	Links struct {
+		Actions []halLink `json:"actions"`
+	} `json:"_links"`
+	Embedded struct {
+		Actions []rawAction `json:"actions"`
+	} `json:"_embedded"`
+}
+
+// actions turns the decoded answer into Actions.
+func (ans *actionsAnswer) actions() *Actions {
 	out := &Actions{}
 	seen := map[string]bool{}
 	for _, ra := range ans.Embedded.Actions {
@@ -143,7 +159,7 @@ func parseActions(body []byte) (*Actions, error) {
 		seen[strings.ToLower(name)] = true
 		out.Actions = append(out.Actions, Action{Name: name, Href: l.Href})
 	}
-	return out, nil
+	return out
 }
 
 // schemaOf returns the JSON schema object of an _embedded.schema value:
@@ -223,4 +239,436 @@ func jsonText(raw json.RawMessage) string {
 		return b.String()
 	}
 	return string(raw)
+}
+
+// scanActions reads an actions answer into ans in one pass, checking its
+// JSON syntax,
+// without reflection, copying only the decoded strings and the schemas.
+// It reports false, leaving ans partly filled, when the answer is outside
+// the shapes it reads exactly like json.Unmarshal: bad JSON, a top level that is not
+// an object, a key with escapes or non-ASCII bytes (encoding/json folds
+// those with Unicode rules), a decoded member given twice or as null or
+// with another JSON type.
+func scanActions(body []byte, ans *actionsAnswer) bool {
+	s := &scanner{b: body}
+	if s.ws() != '{' {
+		return false
+	}
+	var seenLinks, seenEmbedded bool
+	ok := s.object(func(key []byte) bool {
+		switch {
+		case foldIs(key, "_links"):
+			if seenLinks {
+				return false
+			}
+			seenLinks = true
+			seen := false
+			return s.want('{') && s.object(func(key []byte) bool {
+				if !foldIs(key, "actions") {
+					return s.skip()
+				}
+				if seen || !s.want('[') {
+					return false
+				}
+				seen = true
+				return s.array(func() bool {
+					var l halLink
+					ok := s.link(&l)
+					ans.Links.Actions = append(ans.Links.Actions, l)
+					return ok
+				})
+			})
+		case foldIs(key, "_embedded"):
+			if seenEmbedded {
+				return false
+			}
+			seenEmbedded = true
+			seen := false
+			return s.want('{') && s.object(func(key []byte) bool {
+				if !foldIs(key, "actions") {
+					return s.skip()
+				}
+				if seen || !s.want('[') {
+					return false
+				}
+				seen = true
+				return s.array(func() bool {
+					var ra rawAction
+					ok := s.action(&ra)
+					ans.Embedded.Actions = append(ans.Embedded.Actions, ra)
+					return ok
+				})
+			})
+		}
+		return s.skip()
+	})
+	return ok && s.end()
+}
+
+// scanner walks a JSON document, checking its syntax as strictly as
+// encoding/json does; i is the next byte to read. Any method returning
+// false means "not read": bad syntax or a shape left to json.Unmarshal.
+type scanner struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+// maxScanDepth bounds nesting; deeper answers go to json.Unmarshal.
+const maxScanDepth = 512
+
+// ws skips white space and returns the next byte (0 at the end).
+func (s *scanner) ws() byte {
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; c {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return c
+		}
+	}
+	return 0
+}
+
+// want reports whether the next value starts with c.
+func (s *scanner) want(c byte) bool { return s.ws() == c }
+
+// end reports whether only white space is left.
+func (s *scanner) end() bool {
+	s.ws()
+	return s.i == len(s.b)
+}
+
+// object reads the object at the cursor, calling member with each key and
+// the cursor at the member's value; member must consume the value.
+func (s *scanner) object(member func(key []byte) bool) bool {
+	if s.depth++; s.depth > maxScanDepth {
+		return false
+	}
+	defer func() { s.depth-- }()
+	s.i++ // '{'
+	if s.ws() == '}' {
+		s.i++
+		return true
+	}
+	for {
+		if s.ws() != '"' {
+			return false
+		}
+		start := s.i + 1
+		plain, ok := s.str()
+		if !ok || !plain {
+			return false
+		}
+		key := s.b[start : s.i-1]
+		for _, c := range key {
+			if c >= 0x80 {
+				return false
+			}
+		}
+		if s.ws() != ':' {
+			return false
+		}
+		s.i++
+		if s.ws() == 0 || !member(key) {
+			return false
+		}
+		switch s.ws() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// array reads the array at the cursor, calling elem with the cursor at
+// each element; elem must consume it.
+func (s *scanner) array(elem func() bool) bool {
+	if s.depth++; s.depth > maxScanDepth {
+		return false
+	}
+	defer func() { s.depth-- }()
+	s.i++ // '['
+	if s.ws() == ']' {
+		s.i++
+		return true
+	}
+	for {
+		if s.ws() == 0 || !elem() {
+			return false
+		}
+		switch s.ws() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// str moves past the string at the cursor (its opening quote) and
+// reports whether it has no escapes and whether it is valid JSON.
+func (s *scanner) str() (plain, ok bool) {
+	plain = true
+	for s.i++; s.i < len(s.b); s.i++ {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return plain, true
+		case c < 0x20:
+			return false, false
+		case c == '\\':
+			plain = false
+			s.i++
+			if s.i >= len(s.b) {
+				return false, false
+			}
+			switch s.b[s.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if s.i+4 >= len(s.b) {
+					return false, false
+				}
+				for _, h := range s.b[s.i+1 : s.i+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return false, false
+					}
+				}
+				s.i += 4
+			default:
+				return false, false
+			}
+		}
+	}
+	return false, false
+}
+
+// skip moves past the value at the cursor, checking its syntax.
+func (s *scanner) skip() bool {
+	if s.i >= len(s.b) {
+		return false
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		_, ok := s.str()
+		return ok
+	case c == '{':
+		return s.object(func([]byte) bool { return s.skip() })
+	case c == '[':
+		return s.array(s.skip)
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	case c == '-' || '0' <= c && c <= '9':
+		return s.number()
+	}
+	return false
+}
+
+// literal moves past lit if it is next.
+func (s *scanner) literal(lit string) bool {
+	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
+		return false
+	}
+	s.i += len(lit)
+	return true
+}
+
+// number moves past a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) number() bool {
+	if s.b[s.i] == '-' {
+		s.i++
+	}
+	switch {
+	case s.i < len(s.b) && s.b[s.i] == '0':
+		s.i++
+	case s.digits() == 0:
+		return false
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if s.digits() == 0 {
+			return false
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if s.digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// digits moves past a run of decimal digits and returns its length.
+func (s *scanner) digits() int {
+	n := 0
+	for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
+		s.i++
+		n++
+	}
+	return n
+}
+
+// raw moves past the value at the cursor and returns its bytes.
+func (s *scanner) raw() ([]byte, bool) {
+	start := s.i
+	ok := s.skip()
+	return s.b[start:s.i], ok
+}
+
+// text reads the JSON string at the cursor into *dst, the way
+// json.Unmarshal does; a value of another type gives false.
+func (s *scanner) text(dst *string) bool {
+	if s.b[s.i] != '"' {
+		return false
+	}
+	start := s.i
+	if _, ok := s.str(); !ok {
+		return false
+	}
+	lit := s.b[start:s.i]
+	for _, c := range lit {
+		if c == '\\' || c >= 0x80 {
+			return json.Unmarshal(lit, dst) == nil
+		}
+	}
+	*dst = string(lit[1 : len(lit)-1])
+	return true
+}
+
+// link reads a HAL link object.
+func (s *scanner) link(l *halLink) bool {
+	if s.b[s.i] != '{' {
+		return false
+	}
+	var seenHref, seenName bool
+	return s.object(func(key []byte) bool {
+		switch {
+		case foldIs(key, "href"):
+			return once(&seenHref) && s.text(&l.Href)
+		case foldIs(key, "name"):
+			return once(&seenName) && s.text(&l.Name)
+		}
+		return s.skip()
+	})
+}
+
+// action reads one _embedded.actions element.
+func (s *scanner) action(ra *rawAction) bool {
+	if s.b[s.i] != '{' {
+		return false
+	}
+	var seenLinks, seenEmbedded, seenPayload, seenName, seenTitle, seenDisabled, seenReason bool
+	return s.object(func(key []byte) bool {
+		switch {
+		case foldIs(key, "_links"):
+			if !once(&seenLinks) || s.b[s.i] != '{' {
+				return false
+			}
+			var seenSelf, seenSchema bool
+			return s.object(func(key []byte) bool {
+				switch {
+				case foldIs(key, "self"):
+					return once(&seenSelf) && s.link(&ra.Links.Self)
+				case foldIs(key, "schema"):
+					return once(&seenSchema) && s.link(&ra.Links.Schema)
+				}
+				return s.skip()
+			})
+		case foldIs(key, "_embedded"):
+			if !once(&seenEmbedded) || s.b[s.i] != '{' {
+				return false
+			}
+			var seenSchema bool
+			return s.object(func(key []byte) bool {
+				if !foldIs(key, "schema") {
+					return s.skip()
+				}
+				if !once(&seenSchema) {
+					return false
+				}
+				raw, ok := s.raw()
+				ra.Embedded.Schema = bytes.Clone(raw)
+				return ok
+			})
+		case foldIs(key, "payload"):
+			if !once(&seenPayload) || s.b[s.i] != '{' {
+				return false
+			}
+			ra.Payload = &struct {
+				Name string `json:"name"`
+			}{}
+			var seenName bool
+			return s.object(func(key []byte) bool {
+				if foldIs(key, "name") {
+					return once(&seenName) && s.text(&ra.Payload.Name)
+				}
+				return s.skip()
+			})
+		case foldIs(key, "name"):
+			return once(&seenName) && s.text(&ra.Name)
+		case foldIs(key, "title"):
+			return once(&seenTitle) && s.text(&ra.Title)
+		case foldIs(key, "disabled"):
+			if !once(&seenDisabled) {
+				return false
+			}
+			var ok bool
+			ra.Disabled, ok = s.raw()
+			return ok
+		case foldIs(key, "disabledReason"):
+			if !once(&seenReason) {
+				return false
+			}
+			var ok bool
+			ra.DisabledReason, ok = s.raw()
+			return ok
+		}
+		return s.skip()
+	})
+}
+
+// once marks *seen and reports whether it was not yet set.
+func once(seen *bool) bool {
+	if *seen {
+		return false
+	}
+	*seen = true
+	return true
+}
+
+// foldIs reports whether the ASCII key equals name ignoring case, as
+// encoding/json matches keys to field names.
+func foldIs(key []byte, name string) bool {
+	if len(key) != len(name) {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		a, b := key[i], name[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
 }
