@@ -111,11 +111,7 @@ func (c *schemaCache) check(schema json.RawMessage, orderID string, t spapi.Mess
 	if len(bytes.TrimSpace(schema)) == 0 {
 		return nil, nil
 	}
-	keyBytes := []byte(schema)
-	if orderID != "" {
-		keyBytes = bytes.ReplaceAll(keyBytes, []byte(orderID), []byte("{order}"))
-	}
-	key := sha256.Sum256(keyBytes)
+	key := schemaKey(schema, orderID)
 	c.mu.Lock()
 	ls, ok := c.m[key]
 	c.mu.Unlock()
@@ -133,6 +129,28 @@ func (c *schemaCache) check(schema json.RawMessage, orderID string, t spapi.Mess
 		c.mu.Unlock()
 	}
 	return ls.check(t, j)
+}
+
+// schemaKey is the SHA-256 of schema with each orderID replaced by
+// "{order}", hashed piecewise without copying the schema.
+func schemaKey(schema []byte, orderID string) [32]byte {
+	if orderID == "" {
+		return sha256.Sum256(schema)
+	}
+	h := sha256.New()
+	for {
+		i := bytes.Index(schema, []byte(orderID))
+		if i < 0 {
+			break
+		}
+		h.Write(schema[:i])
+		h.Write([]byte("{order}"))
+		schema = schema[i+len(orderID):]
+	}
+	h.Write(schema)
+	var key [32]byte
+	h.Sum(key[:0])
+	return key
 }
 
 // liveSchemaURL names the live schema inside the compiler.
