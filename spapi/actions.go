@@ -173,16 +173,6 @@ func schemaOf(raw json.RawMessage) json.RawMessage {
 	return raw
 }
 
-// isSchemaObject reports whether obj has JSON-schema keywords itself.
-func isSchemaObject(obj map[string]json.RawMessage) bool {
-	for _, k := range []string{"$schema", "type", "properties"} {
-		if _, ok := obj[k]; ok {
-			return true
-		}
-	}
-	return false
-}
-
 // lastSegment is the last path segment of an href ("" if none).
 func lastSegment(href string) string {
 	if href == "" {
