@@ -110,6 +110,31 @@ func (j *Job) hashMessage(field func(string)) {
 	}
 }
 
+// legacyID is the id that releases before the length-prefixed one gave the
+// job (fields joined with NUL; a batch-chosen campaign included). The
+// producer looks it up so that rows enqueued before an upgrade are still
+// recognised as duplicates while their records are kept (30 days).
+// Remove after 2027-01-15.
+func (j *Job) legacyID() string {
+	h := sha256.New()
+	if j.IdempotencyKey != "" {
+		fmt.Fprintf(h, "idem\x00%s\x00%s", j.SellerID, j.IdempotencyKey)
+	} else {
+		fmt.Fprintf(h, "job\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s", j.SellerID, j.MarketplaceID, j.OrderID, canonicalType(j.Type), j.Campaign, j.Text)
+		for _, a := range j.Attachments {
+			fmt.Fprintf(h, "\x00%s\x00%s", a.Source, a.FileName)
+		}
+		for _, t := range []*time.Time{j.CoverageStart, j.CoverageEnd} {
+			if t != nil {
+				fmt.Fprintf(h, "\x00%d", t.UnixNano())
+			} else {
+				fmt.Fprint(h, "\x00-")
+			}
+		}
+	}
+	return "j_" + hex.EncodeToString(h.Sum(nil))[:32]
+}
+
 // Amazon's review-request window: from ReviewWindowOpens after the earliest
 // delivery to ReviewWindowCloses after the latest.
 const (
@@ -154,9 +179,15 @@ func (j *Job) EffectiveDeadline() *time.Time {
 }
 
 // Encode returns the job's payload bytes (with its version set).
+//
+// A job without the fields version 2 added is written as version 1, so
+// workers that predate them still take it during a rolling update.
 func (j *Job) Encode() ([]byte, error) {
 	c := *j
 	c.V = JobVersion
+	if c.DeliveredAt == nil && c.DeliveryStart == nil && c.DeliveryEnd == nil {
+		c.V = 1
+	}
 	return json.Marshal(&c)
 }
 

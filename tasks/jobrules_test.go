@@ -2,6 +2,9 @@ package tasks_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"testing"
 	"time"
 
@@ -105,4 +108,48 @@ func TestMaxAgeCountsFromNotBefore(t *testing.T) {
 	require.NoError(t, err)
 	rec := s.wait(10*time.Second, j.ID())[j.ID()]
 	assert.Equal(t, tasks.OutcomeSent, rec.Outcome, rec.Message)
+}
+
+// legacyID is the id releases before the length-prefixed one gave a job
+// without an idempotency key (fields joined with NUL).
+func legacyID(j *tasks.Job) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "job\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s", j.SellerID, j.MarketplaceID, j.OrderID, "confirmOrderDetails", j.Campaign, j.Text)
+	fmt.Fprint(h, "\x00-\x00-")
+	return "j_" + hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// A job enqueued before the upgrade (its record under the earlier id) is a
+// duplicate of the same job enqueued after it; the new ids are pinned so
+// a change to them is a decision, not an accident.
+func TestJobsFromBeforeTheIDChangeAreDuplicates(t *testing.T) {
+	s := newStack(t, sandbox.Config{})
+	j := job(sellerNA, "111-0000015-0000001", "confirmOrderDetails", "Which size?")
+	j.Campaign = "spring"
+	_, err := s.outcomes.Accept(context.Background(), legacyID(j), j)
+	require.NoError(t, err)
+	res, err := s.producer.Enqueue(context.Background(), j)
+	require.NoError(t, err)
+	assert.Equal(t, tasks.StatusDuplicate, res.Status)
+	assert.Equal(t, legacyID(j), res.DuplicateOf)
+
+	assert.Equal(t, "j_14ff4dc63f9697fcd12326dc7d9c1ea3", j.ID(), "named campaign")
+	j.AutoCampaign = true
+	assert.Equal(t, "j_3569f1d846a894394e1aa32e766fc2e0", j.ID(), "batch-chosen campaign")
+}
+
+// A job without the fields version 2 added is written as version 1, so a
+// worker that predates them takes it during a rolling update.
+func TestEncodeWritesTheOldestVersionThatHoldsTheJob(t *testing.T) {
+	j := job(sellerNA, "111-0000016-0000001", "confirmOrderDetails", "Which size?")
+	b, err := j.Encode()
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"v":1,`)
+	r := reviewJob("111-0000016-0000002", "", daysAgo(3))
+	b, err = r.Encode()
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"v":2,`)
+	back, err := tasks.DecodeJob(b)
+	require.NoError(t, err)
+	assert.Equal(t, r.DeliveredAt.Unix(), back.DeliveredAt.Unix())
 }

@@ -96,6 +96,17 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (E
 			}
 		}
 	}
+	// A job enqueued before the id became length-prefixed has a record
+	// under its legacy id only.
+	if legacy := j.legacyID(); legacy != id {
+		if _, ok, err := p.Outcomes.campaignOf(ctx, legacy); err != nil {
+			return EnqueueResult{}, err
+		} else if ok {
+			res.Status, res.DuplicateOf = StatusDuplicate, legacy
+			res.Reason = "the same job was accepted before this release (under its earlier id)"
+			return res, nil
+		}
+	}
 	if j.IdempotencyKey != "" || j.AutoCampaign {
 		// The id of a job with an idempotency key does not depend on its
 		// campaign: the same key in another campaign is the same job.

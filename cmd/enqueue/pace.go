@@ -92,13 +92,15 @@ func (p *pacer) pace(ctx context.Context, j *tasks.Job) error {
 	if nb := j.EffectiveNotBefore(); nb != nil && nb.After(at) {
 		return nil
 	}
+	if dl := j.EffectiveDeadline(); dl != nil && !at.Before(*dl) {
+		// No slot before its deadline: it takes none and goes as it is;
+		// the worker's limiter decides (deadline_before_quota).
+		return nil
+	}
 	if c.used < c.burst {
 		c.used++
 	} else {
 		c.next = c.next.Add(c.interval)
-	}
-	if dl := j.EffectiveDeadline(); dl != nil && !at.Before(*dl) {
-		return nil
 	}
 	if at.After(p.now().Add(time.Second)) {
 		t := at
