@@ -1,13 +1,11 @@
 package attachstore_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +15,8 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/spmsg/spmsg/internal/testkit"
 
 	"github.com/spmsg/spmsg/attachstore"
 )
@@ -144,7 +144,7 @@ func TestS3ReadErrorsAreGeneric(t *testing.T) {
 		BaseEndpoint: aws.String(srv.URL), Region: "us-east-1", UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
 	})
-	var logBuf syncBuffer
+	var logBuf testkit.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	st, err := attachstore.Open(ctx, "s3://attachments/store", attachstore.WithS3Client(client), attachstore.WithLogger(log))
 	require.NoError(t, err)
@@ -168,22 +168,4 @@ func TestS3ReadErrorsAreGeneric(t *testing.T) {
 	_, _, err = st.Open(ctx, "s3://attachments/store/missing.pdf")
 	require.ErrorIs(t, err, attachstore.ErrNotFound)
 	assert.EqualError(t, err, `attachment source "s3://attachments/store/missing.pdf" not found`)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

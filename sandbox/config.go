@@ -161,10 +161,10 @@ type Delivery struct {
 const (
 	// ReviewWindowStart is how long after the earliest delivery date a
 	// review may first be requested.
-	ReviewWindowStart = 5 * 24 * time.Hour
+	ReviewWindowStart = spapi.ReviewWindowOpens
 	// ReviewWindowEnd is how long after the latest delivery date a review
 	// may last be requested.
-	ReviewWindowEnd = 30 * 24 * time.Hour
+	ReviewWindowEnd = spapi.ReviewWindowCloses
 	// DefaultDeliveryAge is how long before New an order without
 	// configured delivery dates was delivered (so it is inside the window).
 	DefaultDeliveryAge = 10 * 24 * time.Hour

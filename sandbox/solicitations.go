@@ -15,9 +15,9 @@ import (
 const (
 	// reviewType is the only solicitation type: a request for a product
 	// review and seller feedback. It is also its action name.
-	reviewType = "productReviewAndSellerFeedback"
+	reviewType = spapi.ReviewRequestType
 	// opCreateReview is the model's operationId of the review request.
-	opCreateReview = "createProductReviewAndSellerFeedbackSolicitation"
+	opCreateReview = spapi.OpCreateProductReviewAndSellerFeedbackSolicitation
 	// solicitationsPrefix starts the Solicitations paths.
 	solicitationsPrefix = "/solicitations/"
 

@@ -1,6 +1,9 @@
 package spapi
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // BodyField names a field that a send operation's JSON body may carry.
 type BodyField string
@@ -137,6 +140,49 @@ const (
 	SolicitationsBurst = 5
 )
 
+// Rate-plan groups: the sellers file overrides a plan by operation id or
+// by the group of its API.
+const (
+	GroupMessaging     = "messaging"
+	GroupUploads       = "uploads"
+	GroupSolicitations = "solicitations"
+)
+
+// OperationGroup returns the rate-plan group of an operation id: uploads
+// for createUploadDestinationForResource, solicitations for the two
+// Solicitations operations, else messaging.
+func OperationGroup(op string) string {
+	switch op {
+	case OpCreateUploadDestinationForResource:
+		return GroupUploads
+	case OpGetSolicitationActionsForOrder, OpCreateProductReviewAndSellerFeedbackSolicitation:
+		return GroupSolicitations
+	}
+	return GroupMessaging
+}
+
+// DefaultPlan returns Amazon's published plan for an operation id (rate
+// per second, burst).
+func DefaultPlan(op string) (rate float64, burst int) {
+	switch OperationGroup(op) {
+	case GroupUploads:
+		return UploadsRate, UploadsBurst
+	case GroupSolicitations:
+		return SolicitationsRate, SolicitationsBurst
+	}
+	return MessagingRate, MessagingBurst
+}
+
+// Review requests (Solicitations API): the type's name, its send
+// operation, and Amazon's window, from ReviewWindowOpens after the order's
+// earliest delivery date to ReviewWindowCloses after its latest.
+const (
+	ReviewRequestType                                  = "productReviewAndSellerFeedback"
+	OpCreateProductReviewAndSellerFeedbackSolicitation = "createProductReviewAndSellerFeedbackSolicitation"
+	ReviewWindowOpens                                  = 5 * 24 * time.Hour
+	ReviewWindowCloses                                 = 30 * 24 * time.Hour
+)
+
 // Operation ids that are not sends.
 const (
 	OpGetMessagingActionsForOrder        = "getMessagingActionsForOrder"
@@ -173,8 +219,8 @@ func typeTable() []MessageType {
 			OncePerOrder: true, Removed: true, API: APIMessaging},
 		{Name: "amazonMotors", OperationID: "CreateAmazonMotors", PathSegment: "amazonMotors",
 			Fields: []BodyField{FieldAttachments}, AttachMax: 5, Removed: true, API: APIMessaging},
-		{Name: "productReviewAndSellerFeedback", Aliases: []string{"requestReview"}, OperationID: "createProductReviewAndSellerFeedbackSolicitation",
-			PathSegment: "productReviewAndSellerFeedback", OncePerOrder: true, API: APISolicitations},
+		{Name: ReviewRequestType, Aliases: []string{"requestReview"}, OperationID: OpCreateProductReviewAndSellerFeedbackSolicitation,
+			PathSegment: ReviewRequestType, OncePerOrder: true, API: APISolicitations},
 	}
 }
 

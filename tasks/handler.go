@@ -476,10 +476,7 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 	t0 := time.Now()
 	r.sendAttempted = true
 	resp, err := h.Amazon.Send(ctx, j.SellerID, j.OrderID, j.MarketplaceID, r.typ, req)
-	// A once-per-order type is never resent, even when the deployment
-	// opted in: Amazon has usually used the type up, and availability
-	// settles it exactly.
-	resend := err != nil && h.ResendAfter5xx && !r.typ.OncePerOrder && spapi.IsSendServerError(err)
+	resend := r.resends(err)
 	if err != nil && (!spapi.IsOutcomeUnknown(err) || resend) {
 		// Amazon answered with an error, or the request never left (or the
 		// deployment chose to resend after a 5xx).
@@ -581,9 +578,7 @@ func (r *run) amazonError(ctx context.Context, step string, key ratelimit.Key, e
 		return r.finish(ctx, amazonResult(OutcomeSkippedUnavailable, "outside_review_window", err))
 	case spapi.IsUnavailable(err):
 		return r.finish(ctx, amazonResult(OutcomeSkippedUnavailable, "not_offered", err))
-	case spapi.IsSendServerError(err) && r.h.ResendAfter5xx && !r.typ.OncePerOrder:
-		return r.transient(ctx, step, err)
-	case spapi.IsRetryable(err), spapi.IsTokenError(err) && !isLWAPermanent(err), errors.Is(err, context.DeadlineExceeded):
+	case r.resends(err), spapi.IsRetryable(err), spapi.IsTokenError(err) && !isLWAPermanent(err), errors.Is(err, context.DeadlineExceeded):
 		return r.transient(ctx, step, err)
 	default:
 		reason := step + "_rejected"
@@ -592,6 +587,13 @@ func (r *run) amazonError(ctx context.Context, step string, key ratelimit.Key, e
 		}
 		return r.finish(ctx, amazonResult(OutcomeFailed, reason, err))
 	}
+}
+
+// resends reports a send answered 5xx that the deployment chose to resend
+// (ResendAfter5xx). A once-per-order type is never resent, even then:
+// Amazon has usually used the type up, and availability settles it exactly.
+func (r *run) resends(err error) bool {
+	return err != nil && r.h.ResendAfter5xx && !r.typ.OncePerOrder && spapi.IsSendServerError(err)
 }
 
 func (r *run) backoff429(ctx context.Context, key ratelimit.Key) time.Duration {

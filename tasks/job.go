@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spmsg/spmsg/spapi"
 )
 
 // JobVersion is the version of the stored job wire format. Jobs sit in Redis
@@ -114,7 +116,7 @@ func (j *Job) hashMessage(field func(string)) {
 // job (fields joined with NUL; a batch-chosen campaign included). The
 // producer looks it up so that rows enqueued before an upgrade are still
 // recognised as duplicates while their records are kept (30 days).
-// Remove after 2027-01-15.
+// Remove once legacyIDsKept is false.
 func (j *Job) legacyID() string {
 	h := sha256.New()
 	if j.IdempotencyKey != "" {
@@ -135,11 +137,18 @@ func (j *Job) legacyID() string {
 	return "j_" + hex.EncodeToString(h.Sum(nil))[:32]
 }
 
+// legacyIDsKept reports whether records under legacy ids may still exist
+// at now: until this release plus DefaultRetention, with margin. From then
+// on the producer no longer looks them up.
+func legacyIDsKept(now time.Time) bool {
+	return now.Before(time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC))
+}
+
 // Amazon's review-request window: from ReviewWindowOpens after the earliest
 // delivery to ReviewWindowCloses after the latest.
 const (
-	ReviewWindowOpens  = 5 * 24 * time.Hour
-	ReviewWindowCloses = 30 * 24 * time.Hour
+	ReviewWindowOpens  = spapi.ReviewWindowOpens
+	ReviewWindowCloses = spapi.ReviewWindowCloses
 )
 
 // ReviewWindow returns when Amazon allows a review request for the job's

@@ -310,11 +310,37 @@ func (s *OutcomeStore) rollback(ctx context.Context, id string, j *Job) error {
 
 // campaignOf returns the campaign a job id is recorded under, if any.
 func (s *OutcomeStore) campaignOf(ctx context.Context, id string) (string, bool, error) {
-	c, err := s.rdb.Get(ctx, s.refKey(id)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", false, nil
+	c, ok, err := s.campaignsOf(ctx, id)
+	if err != nil {
+		return "", false, err
 	}
-	return c, err == nil, err
+	return c[0], ok[0], nil
+}
+
+// campaignsOf is campaignOf for several ids in one round trip.
+func (s *OutcomeStore) campaignsOf(ctx context.Context, ids ...string) (campaigns []string, ok []bool, err error) {
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.Get(ctx, s.refKey(id))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, nil, err
+	}
+	campaigns, ok = make([]string, len(ids)), make([]bool, len(ids))
+	for i, c := range cmds {
+		v, err := c.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return nil, nil, err
+		default:
+			campaigns[i], ok[i] = v, true
+		}
+	}
+	return campaigns, ok, nil
 }
 
 // Get returns a job's record.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -96,23 +97,36 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (E
 			}
 		}
 	}
-	// A job enqueued before the id became length-prefixed has a record
-	// under its legacy id only.
-	if legacy := j.legacyID(); legacy != id {
-		if _, ok, err := p.Outcomes.campaignOf(ctx, legacy); err != nil {
+	// One round trip for the records the job may already have: under its
+	// id when that leaves the campaign out (an idempotency key, a
+	// batch-chosen campaign), and, while records from before the id became
+	// length-prefixed are kept, under its legacy id.
+	var lookup []string
+	if j.IdempotencyKey != "" || j.AutoCampaign {
+		lookup = append(lookup, id)
+	}
+	legacy := ""
+	if legacyIDsKept(time.Now()) {
+		legacy = j.legacyID()
+		lookup = append(lookup, legacy)
+	}
+	var found []string
+	var ok []bool
+	if len(lookup) > 0 {
+		var err error
+		if found, ok, err = p.Outcomes.campaignsOf(ctx, lookup...); err != nil {
 			return EnqueueResult{}, err
-		} else if ok {
-			res.Status, res.DuplicateOf = StatusDuplicate, legacy
-			res.Reason = "the same job was accepted before this release (under its earlier id)"
-			return res, nil
 		}
+	}
+	if legacy != "" && ok[len(ok)-1] {
+		res.Status, res.DuplicateOf = StatusDuplicate, legacy
+		res.Reason = "the same job was accepted before this release (under its earlier id)"
+		return res, nil
 	}
 	if j.IdempotencyKey != "" || j.AutoCampaign {
 		// The id of a job with an idempotency key does not depend on its
 		// campaign: the same key in another campaign is the same job.
-		if c, ok, err := p.Outcomes.campaignOf(ctx, id); err != nil {
-			return EnqueueResult{}, err
-		} else if ok && c != j.Campaign {
+		if c := found[0]; ok[0] && c != j.Campaign {
 			res.Status, res.DuplicateOf = StatusDuplicate, id
 			res.Reason = fmt.Sprintf("idempotency key %q was already used (campaign %q)", j.IdempotencyKey, c)
 			if j.IdempotencyKey == "" {

@@ -16,13 +16,8 @@ import (
 // LimitOverride), the rate Amazon reported in x-amzn-RateLimit-Limit, and
 // this default.
 func defaultLimit(op string) ratelimit.Limit {
-	switch op {
-	case spapi.OpCreateUploadDestinationForResource:
-		return ratelimit.Limit{Rate: spapi.UploadsRate, Burst: spapi.UploadsBurst}
-	case spapi.OpGetSolicitationActionsForOrder, reviewOperation:
-		return ratelimit.Limit{Rate: spapi.SolicitationsRate, Burst: spapi.SolicitationsBurst}
-	}
-	return ratelimit.Limit{Rate: spapi.MessagingRate, Burst: spapi.MessagingBurst}
+	rate, burst := spapi.DefaultPlan(op)
+	return ratelimit.Limit{Rate: rate, Burst: burst}
 }
 
 // LimitOverride returns the sellers-file overrides as a ratelimit override

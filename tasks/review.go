@@ -112,6 +112,3 @@ func decodeLenient(payload []byte) *Job {
 	}
 	return &j
 }
-
-// reviewOperation is the operation id of the review-request send.
-const reviewOperation = "createProductReviewAndSellerFeedbackSolicitation"

@@ -300,14 +300,7 @@ func (s *Sellers) override(sellerID, operation string) (Rate, bool) {
 	if r, ok := c.Rates[operation]; ok {
 		return r, true
 	}
-	group := "messaging"
-	switch operation {
-	case spapi.OpCreateUploadDestinationForResource:
-		group = "uploads"
-	case spapi.OpGetSolicitationActionsForOrder, reviewOperation:
-		group = "solicitations"
-	}
-	r, ok := c.Rates[group]
+	r, ok := c.Rates[spapi.OperationGroup(operation)]
 	return r, ok
 }
 

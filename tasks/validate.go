@@ -197,7 +197,7 @@ func checkDelivery(t spapi.MessageType, j *Job) []FieldError {
 			set  bool
 		}{{"delivered_at", j.DeliveredAt != nil}, {"delivery_start", j.DeliveryStart != nil}, {"delivery_end", j.DeliveryEnd != nil}} {
 			if f.set {
-				add(f.name, "only review requests ("+reviewTypeName+") take delivery dates")
+				add(f.name, "only review requests ("+spapi.ReviewRequestType+") take delivery dates")
 			}
 		}
 		return ps
@@ -214,9 +214,6 @@ func checkDelivery(t spapi.MessageType, j *Job) []FieldError {
 	}
 	return ps
 }
-
-// reviewTypeName is the canonical name of the review-request type.
-const reviewTypeName = "productReviewAndSellerFeedback"
 
 var (
 	htmlTagRE = regexp.MustCompile(`(?i)<\s*/?\s*[a-z][a-z0-9]*(\s[^<>]*)?/?\s*>|&(?:[a-z]+|#\d+|#x[0-9a-f]+);|<!--`)

@@ -12,7 +12,37 @@ import (
 
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/spapi"
+	"github.com/spmsg/spmsg/tasks"
 )
+
+// assertNoneTwice fails for every message the sandbox recorded more than
+// once.
+func assertNoneTwice(t *testing.T, counts map[msgKey]int) {
+	t.Helper()
+	var twice []string
+	for k, n := range counts {
+		if n > 1 {
+			twice = append(twice, fmt.Sprintf("%s %s %s x%d", k.seller, k.order, k.typ, n))
+		}
+	}
+	sort.Strings(twice)
+	assert.Empty(t, twice, "messages sent more than once")
+}
+
+// assertEveryJobFinal fails for a job whose record is not final and for
+// tasks left in asynq (open, or archived without an outcome).
+func (d *deployment) assertEveryJobFinal(t *testing.T, all []accepted, recs map[string]*tasks.Record) {
+	t.Helper()
+	for _, a := range all {
+		if r := recs[a.id]; r != nil {
+			assert.Equal(t, "final", r.State, a.id)
+		}
+	}
+	open, archived, ok := d.queueState()
+	assert.True(t, ok)
+	assert.Zero(t, open, "asynq tasks still open")
+	assert.Zero(t, archived, "asynq tasks archived without an outcome")
+}
 
 // sentCounts counts the sandbox's recorded messages per (seller, order,
 // type).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sort"
-	"strconv"
 	"testing"
 	"time"
 
@@ -138,15 +137,7 @@ func TestCrashAndRedisRestart(t *testing.T) {
 		sumOutcomes += n
 	}
 	assert.Equal(t, p.total, sumOutcomes, "each job counted in exactly one outcome")
-	for _, a := range all {
-		if r := recs[a.id]; r != nil {
-			assert.Equal(t, "final", r.State, a.id)
-		}
-	}
-	open, archived, ok := d.queueState()
-	assert.True(t, ok)
-	assert.Zero(t, open, "asynq tasks still open")
-	assert.Zero(t, archived, "asynq tasks archived without an outcome")
+	d.assertEveryJobFinal(t, all, recs)
 	assert.Zero(t, p.outcomes[tasks.OutcomeFailed], "no job may fail for good here: %s", p)
 	assert.Zero(t, st.Violations, "requests that break Amazon's models")
 
@@ -154,14 +145,7 @@ func TestCrashAndRedisRestart(t *testing.T) {
 	// guarded by the ledger, every other job by the send guard.
 	sent := d.sb.Sent()
 	counts := sentCounts(sent)
-	var twice []string
-	for k, n := range counts {
-		if n > 1 {
-			twice = append(twice, k.seller+" "+k.order+" "+k.typ+" x"+strconv.Itoa(n))
-		}
-	}
-	sort.Strings(twice)
-	assert.Empty(t, twice, "messages sent more than once")
+	assertNoneTwice(t, counts)
 	// A send answered 5xx (the sandbox's injected faults answer before
 	// processing, Amazon may answer after) is never resent: its job ends
 	// unconfirmed, and its once-per-order twin is skipped as in doubt, so

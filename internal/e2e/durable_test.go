@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"os/exec"
-	"sort"
-	"strconv"
 	"testing"
 	"time"
 
@@ -51,25 +49,10 @@ func TestRedisKilledMidBurstAlways(t *testing.T) {
 	t.Logf("all %d jobs final: %s", len(all), p)
 	recs, missing := d.records(all)
 	require.Empty(t, missing, "jobs lost in the crash")
-	for _, a := range all {
-		if r := recs[a.id]; r != nil {
-			assert.Equal(t, "final", r.State, a.id)
-		}
-	}
-	open, archived, ok := d.queueState()
-	assert.True(t, ok)
-	assert.Zero(t, open, "asynq tasks still open")
-	assert.Zero(t, archived, "asynq tasks archived without an outcome")
+	d.assertEveryJobFinal(t, all, recs)
 
 	counts := sentCounts(d.sb.Sent())
-	var twice []string
-	for k, n := range counts {
-		if n > 1 {
-			twice = append(twice, k.seller+" "+k.order+" "+k.typ+" x"+strconv.Itoa(n))
-		}
-	}
-	sort.Strings(twice)
-	assert.Empty(t, twice, "messages sent more than once")
+	assertNoneTwice(t, counts)
 	for _, a := range all {
 		r := recs[a.id]
 		if r == nil {
