@@ -109,7 +109,10 @@ func parseFlags(args []string, getenv cli.Getenv, stderr io.Writer) (Config, err
 	fs.BoolVar(&c.Demo, "demo", false, "with --dev: enqueue a sample campaign, show progress, print a summary and exit")
 	fs.StringVar(&c.DevRedis, "dev-redis", "auto", "with --dev and no REDIS_URL: auto (redis-server from PATH, else embedded miniredis), redis-server or miniredis")
 	if err := fs.Parse(args); err != nil {
-		return c, err
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, usageError(err.Error()) // exit code 2, as PRODUCT.md says
 	}
 	if fs.NArg() > 0 {
 		return c, usageError("unexpected arguments: " + strings.Join(fs.Args(), " "))

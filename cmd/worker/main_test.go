@@ -255,3 +255,13 @@ func TestDurabilityFlags(t *testing.T) {
 	assert.Contains(t, help.String(), "-accept-redis-risk")
 	assert.Contains(t, help.String(), "JOB_MAX_AGE")
 }
+
+// Ensure a mistyped flag or a bad flag value is bad usage: exit code 2.
+func TestBadFlagsExitTwo(t *testing.T) {
+	for _, args := range [][]string{{"--no-such-flag"}, {"--concurrency", "x"}} {
+		err := run(context.Background(), args, env(nil), &bytes.Buffer{}, &bytes.Buffer{})
+		assert.Equal(t, 2, exitCode(err, &bytes.Buffer{}), "%v", args)
+	}
+	err := run(context.Background(), []string{"--help"}, env(nil), &bytes.Buffer{}, &bytes.Buffer{})
+	assert.Equal(t, 0, exitCode(err, &bytes.Buffer{}))
+}
