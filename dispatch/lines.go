@@ -1,0 +1,188 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Entry is a job to put in its seller's line.
+type Entry struct {
+	// ID identifies the job; a job already waiting (or being handed off)
+	// is not added twice.
+	ID string
+	// Seller owns the quota the job uses.
+	Seller string
+	// ActionsOp and SendOp are the operations the job calls first (its
+	// API's actions operation, which names the line) and to send.
+	ActionsOp, SendOp string
+	// Campaign puts the job in the seller's campaign line, behind its
+	// transactional line.
+	Campaign bool
+	// Eligible is when the job may go at the earliest (zero: now).
+	Eligible time.Time
+	// Deadline, when set, releases the job without booking a slot once it
+	// has passed (the worker ends it expired).
+	Deadline time.Time
+	// Payload is handed to the queue on release.
+	Payload []byte
+}
+
+// Push puts e in its seller's line. It reports false when the job is
+// already waiting there or being handed off.
+func (d *Dispatcher) Push(ctx context.Context, e Entry) (bool, error) {
+	if e.ID == "" {
+		return false, fmt.Errorf("%w: empty job id", ErrInvalid)
+	}
+	if err := checkSeller(e.Seller); err != nil {
+		return false, err
+	}
+	if err := checkOp(e.ActionsOp); err != nil {
+		return false, err
+	}
+	if err := checkOp(e.SendOp); err != nil {
+		return false, err
+	}
+	k := d.keys(e.Seller)
+	class := "t"
+	if e.Campaign {
+		class = "c"
+	}
+	eligible := time.Now().UnixMicro()
+	if !e.Eligible.IsZero() {
+		eligible = max(e.Eligible.UnixMicro(), 1)
+	}
+	var deadline int64
+	if !e.Deadline.IsZero() {
+		deadline = max(e.Deadline.UnixMicro(), 1)
+	}
+	value := e.SendOp + "\n" + strconv.FormatInt(deadline, 10) + "\n" + string(e.Payload)
+	n, err := d.push.run(ctx, d.rdb, []string{k.due(), k.jobs(), k.line(e.Seller, e.ActionsOp, class)},
+		e.ID, value, eligible, lineMember(e.Seller, e.ActionsOp)).Int()
+	if err != nil {
+		return false, fmt.Errorf("dispatch: push %s: %w", e.ID, err)
+	}
+	return n == 1, nil
+}
+
+// Waiting reports whether the job is in its seller's line or being handed
+// off to the queue.
+func (d *Dispatcher) Waiting(ctx context.Context, seller, id string) (bool, error) {
+	if err := checkSeller(seller); err != nil {
+		return false, err
+	}
+	ok, err := d.rdb.HExists(ctx, d.keys(seller).jobs(), id).Result()
+	if err != nil {
+		return false, fmt.Errorf("dispatch: waiting %s: %w", id, err)
+	}
+	return ok, nil
+}
+
+// Released is a job taken from its line, to be put on the queue.
+type Released struct {
+	ID      string
+	Payload []byte
+	// Slot is when the job may make its first call, on Redis's clock (use
+	// Dispatcher.Local for this process's); its slots on its actions and
+	// send operations are booked. Zero when it holds none: it was released
+	// again after its releaser died, or its deadline passed.
+	Slot time.Time
+
+	shard int
+}
+
+// releaseShard runs one release step on a shard. next is the shard's
+// earliest due time (zero when nothing waits).
+func (d *Dispatcher) releaseShard(ctx context.Context, p redis.Pipeliner, shard int) *redis.Cmd {
+	k := keysOf(d.o.Prefix, shard)
+	return d.release.s.EvalSha(ctx, p, []string{k.due(), k.jobs(), k.handoff(), k.plans()},
+		k.base, d.o.Lead.Microseconds(), d.o.Batch, fmtFloat(d.o.Margin), fmtFloat(d.o.CampaignShare),
+		d.o.HandoffTimeout.Milliseconds(), d.o.Slack.Microseconds(), d.defs, scheduleTTL.Milliseconds())
+}
+
+// Release runs one release step on each of the shards and returns the
+// released jobs and, per shard, when it is next due (zero: nothing waits).
+func (d *Dispatcher) Release(ctx context.Context, shards []int) ([]Released, []time.Time, error) {
+	run := func() ([]redis.Cmder, error) {
+		return d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, s := range shards {
+				d.releaseShard(ctx, p, s)
+			}
+			return nil
+		})
+	}
+	cmds, err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := d.release.s.Load(ctx, d.rdb).Err(); err != nil {
+			return nil, nil, fmt.Errorf("dispatch: load release script: %w", err)
+		}
+		cmds, err = run()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("dispatch: release: %w", err)
+	}
+	var out []Released
+	next := make([]time.Time, len(shards))
+	for i, c := range cmds {
+		res, err := c.(*redis.Cmd).Slice()
+		if err != nil || len(res) != 3 {
+			return nil, nil, fmt.Errorf("dispatch: release shard %d: unexpected reply %v (%v)", shards[i], res, err)
+		}
+		now, _ := res[0].(int64)
+		nd, _ := res[1].(int64)
+		d.observeClock(now)
+		if nd >= 0 {
+			next[i] = time.UnixMicro(nd)
+		}
+		items, _ := res[2].([]any)
+		for j := 0; j+2 < len(items); j += 3 {
+			id, _ := items[j].(string)
+			v, _ := items[j+1].(string)
+			slot, _ := items[j+2].(int64)
+			r := Released{ID: id, shard: shards[i]}
+			if slot > 0 {
+				r.Slot = time.UnixMicro(slot)
+			}
+			// value: "<send op>\n<deadline>\n<payload>"
+			if a := indexByte(v, '\n'); a >= 0 {
+				if b := indexByte(v[a+1:], '\n'); b >= 0 {
+					r.Payload = []byte(v[a+1+b+1:])
+				}
+			}
+			out = append(out, r)
+		}
+	}
+	return out, next, nil
+}
+
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// Confirm drops handed-off jobs from the lines' records once the queue
+// has them, in one round trip.
+func (d *Dispatcher) Confirm(ctx context.Context, rs []Released) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	_, err := d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range rs {
+			k := keysOf(d.o.Prefix, r.shard)
+			p.HDel(ctx, k.jobs(), r.ID)
+			p.ZRem(ctx, k.handoff(), r.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dispatch: confirm: %w", err)
+	}
+	return nil
+}

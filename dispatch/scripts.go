@@ -1,0 +1,254 @@
+package dispatch
+
+import (
+	"context"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// schedLua is shared by the scripts that book slots. sched(seller, op)
+// loads a schedule with the plan in force: the sellers-file override
+// (KEYS[plans]), else the rate Amazon reported (obs), else the default
+// passed in defs. When the interval changed since the last booking, the
+// debt is rescaled so it stays the same number of tokens. allowed(s) is
+// the earliest slot the schedule grants now; book(s, slot) takes it.
+//
+// Globals expected: now (µs), margin, slack (µs), defs (op -> {rate,
+// burst}), plans (key of the overrides hash), base (key prefix with tag).
+const schedLua = `
+local cache = {}
+local function sched(seller, op)
+  local k = base .. 'rl:' .. seller .. ':' .. op
+  local s = cache[k]
+  if s then return s end
+  local st = redis.call('HMGET', k, 'tat', 'ctat', 'obs', 'iv')
+  local d = defs[op] or defs['*']
+  local rate, burst = d[1], d[2]
+  local o = redis.call('HGET', plans, seller .. '\n' .. op)
+  if o then
+    local sp = string.find(o, ' ', 1, true)
+    rate = tonumber(string.sub(o, 1, sp - 1))
+    burst = tonumber(string.sub(o, sp + 1))
+  elseif st[3] then
+    rate = tonumber(st[3])
+  end
+  local iv = math.ceil(1000000 * (1 + margin) / rate)
+  local tat = tonumber(st[1]) or 0
+  local oldiv = tonumber(st[4])
+  if oldiv and oldiv ~= iv and tat > now then
+    tat = now + math.ceil((tat - now) * iv / oldiv)
+  end
+  s = {key = k, tat = tat, ctat = tonumber(st[2]) or 0, iv = iv, burst = burst, dirty = false}
+  s.tau = math.max(0, (burst - 1) * iv - math.min(slack, math.floor(iv / 2)))
+  cache[k] = s
+  return s
+end
+local function allowed(s)
+  return math.max(now, math.max(s.tat, now) - s.tau)
+end
+local function callowed(s, share)
+  local civ = math.ceil(s.iv / share)
+  return math.max(now, math.max(s.ctat, now) - math.max(0, (s.burst - 1) * civ))
+end
+local function book(s, slot)
+  s.tat = math.max(s.tat, slot) + s.iv
+  s.dirty = true
+end
+local function save(ttl)
+  for k, s in pairs(cache) do
+    if s.dirty then
+      redis.call('HSET', k, 'tat', string.format('%d', s.tat), 'ctat', string.format('%d', s.ctat),
+        'iv', string.format('%d', s.iv), 'b', string.format('%d', s.burst))
+      redis.call('PEXPIRE', k, math.ceil((math.max(s.tat, s.ctat, now) - now) / 1000) + ttl)
+    end
+  end
+end
+`
+
+// pushLua puts a job in its line, once.
+//
+// KEYS[1] due, KEYS[2] jobs, KEYS[3] line; ARGV[1] id, ARGV[2] the jobs
+// value, ARGV[3] eligible (µs), ARGV[4] the line's due member.
+// Returns 1 when added, 0 when the job is already waiting or handed off.
+const pushLua = `
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[1], 'LT', ARGV[3], ARGV[4])
+return 1
+`
+
+// releaseLua releases the shard's due jobs: for each due line,
+// transactional jobs first, each job whose slot (on its actions operation
+// and its send operation, and for campaign jobs the campaign share) falls
+// within lead of now gets that slot booked and moves to the handoff set.
+// Lines whose next job is not yet due get their next due time; empty lines
+// leave the index. Handoffs older than ARGV[6] ms (their releaser died)
+// are released again, without a slot.
+//
+// KEYS[1] due, KEYS[2] jobs, KEYS[3] handoff, KEYS[4] plans.
+// ARGV[1] base, ARGV[2] lead (µs), ARGV[3] max jobs, ARGV[4] margin,
+// ARGV[5] campaign share, ARGV[6] handoff timeout (ms), ARGV[7] slack
+// (µs), ARGV[8] defaults (JSON op -> [rate, burst]), ARGV[9] schedule TTL
+// (ms).
+//
+// Returns {now µs, the shard's next due µs or -1, {id, value, slot µs
+// (0: none), ...}}.
+const releaseLua = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local base = ARGV[1]
+local plans = KEYS[4]
+local margin = tonumber(ARGV[4])
+local slack = tonumber(ARGV[7])
+local defs = cjson.decode(ARGV[8])
+` + schedLua + `
+local nowms = math.floor(now / 1000)
+local lead = tonumber(ARGV[2])
+local horizon = now + lead
+local maxn = tonumber(ARGV[3])
+local share = tonumber(ARGV[5])
+local out = {}
+local n = 0
+
+for _, id in ipairs(redis.call('ZRANGE', KEYS[3], '-inf', '(' .. (nowms - tonumber(ARGV[6])), 'BYSCORE', 'LIMIT', 0, maxn)) do
+  local v = redis.call('HGET', KEYS[2], id)
+  if v then
+    redis.call('ZADD', KEYS[3], nowms, id)
+    out[#out + 1] = id
+    out[#out + 1] = v
+    out[#out + 1] = 0
+    n = n + 1
+  else
+    redis.call('ZREM', KEYS[3], id)
+  end
+end
+
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], '-inf', horizon, 'BYSCORE', 'LIMIT', 0, maxn)) do
+  local nl = string.find(m, '\n', 1, true)
+  local seller = string.sub(m, 1, nl - 1)
+  local aop = string.sub(m, nl + 1)
+  local lt = base .. 'line:' .. seller .. ':' .. aop .. ':t'
+  local lc = base .. 'line:' .. seller .. ':' .. aop .. ':c'
+  local nextms = nil
+  while true do
+    if n >= maxn then
+      nextms = now
+      break
+    end
+    local ht = redis.call('ZRANGE', lt, 0, 0, 'WITHSCORES')
+    local hc = redis.call('ZRANGE', lc, 0, 0, 'WITHSCORES')
+    local line, id, camp
+    if ht[1] and tonumber(ht[2]) <= horizon then
+      line, id, camp = lt, ht[1], false
+    elseif hc[1] and tonumber(hc[2]) <= horizon then
+      line, id, camp = lc, hc[1], true
+    else
+      if ht[1] then nextms = tonumber(ht[2]) end
+      if hc[1] and (nextms == nil or tonumber(hc[2]) < nextms) then nextms = tonumber(hc[2]) end
+      break
+    end
+    local v = redis.call('HGET', KEYS[2], id)
+    if not v then
+      redis.call('ZREM', line, id)
+    else
+      local p1 = string.find(v, '\n', 1, true)
+      local p2 = string.find(v, '\n', p1 + 1, true)
+      local sop = string.sub(v, 1, p1 - 1)
+      local dl = tonumber(string.sub(v, p1 + 1, p2 - 1)) or 0
+      local slot = 0
+      if dl == 0 or dl > now then
+        local a = sched(seller, aop)
+        local s = sched(seller, sop)
+        slot = math.max(allowed(a), allowed(s))
+        local shared = camp and share < 1
+        if shared then slot = math.max(slot, callowed(a, share)) end
+        if slot > now + lead then
+          nextms = slot
+          break
+        end
+        book(a, slot)
+        book(s, slot)
+        if shared then a.ctat = math.max(a.ctat, slot) + math.ceil(a.iv / share) end
+      end
+      redis.call('ZREM', line, id)
+      redis.call('ZADD', KEYS[3], nowms, id)
+      out[#out + 1] = id
+      out[#out + 1] = v
+      out[#out + 1] = slot
+      n = n + 1
+    end
+  end
+  if nextms then
+    redis.call('ZADD', KEYS[1], nextms, m)
+  else
+    redis.call('ZREM', KEYS[1], m)
+  end
+end
+save(tonumber(ARGV[9]))
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local nd = -1
+if first[1] then nd = tonumber(first[2]) end
+return {now, nd, out}
+`
+
+// reserveLua books one slot now, on every listed operation of one seller,
+// for a job that holds none (a retry, a redelivery).
+//
+// KEYS[1] plans. ARGV[1] base, ARGV[2] margin, ARGV[3] slack, ARGV[4]
+// defaults, ARGV[5] schedule TTL (ms), ARGV[6] seller, ARGV[7...] ops.
+// Returns {slot µs, now µs}.
+const reserveLua = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local base = ARGV[1]
+local plans = KEYS[1]
+local margin = tonumber(ARGV[2])
+local slack = tonumber(ARGV[3])
+local defs = cjson.decode(ARGV[4])
+` + schedLua + `
+local seller = ARGV[6]
+local slot = now
+for i = 7, #ARGV do
+  slot = math.max(slot, allowed(sched(seller, ARGV[i])))
+end
+for i = 7, #ARGV do
+  book(sched(seller, ARGV[i]), slot)
+end
+save(tonumber(ARGV[5]))
+return {slot, now}
+`
+
+// observeLua stores the rate Amazon reported for a schedule.
+// KEYS[1] the schedule; ARGV[1] rate, ARGV[2] TTL (ms).
+const observeLua = `
+redis.call('HSET', KEYS[1], 'obs', ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+`
+
+// throttledLua treats a schedule's bucket as empty after a 429: tat =
+// max(tat, now + burst x interval).
+// KEYS[1] the schedule; ARGV[1] fallback interval (µs), ARGV[2] TTL (ms).
+const throttledLua = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local st = redis.call('HMGET', KEYS[1], 'tat', 'iv', 'b')
+local iv = tonumber(st[2]) or tonumber(ARGV[1])
+local b = tonumber(st[3]) or 1
+local tat = math.max(tonumber(st[1]) or 0, now + b * iv)
+redis.call('HSET', KEYS[1], 'tat', string.format('%d', tat))
+redis.call('PEXPIRE', KEYS[1], math.ceil((tat - now) / 1000) + tonumber(ARGV[2]))
+return tat
+`
+
+// script runs one Lua script by its SHA, loading it when Redis does not
+// have it (first use, a restart, a failover).
+type script struct{ s *redis.Script }
+
+func newScript(src string) script { return script{redis.NewScript(src)} }
+
+func (s script) run(ctx context.Context, rdb redis.Scripter, keys []string, args ...any) *redis.Cmd {
+	return s.s.Run(ctx, rdb, keys, args...)
+}
