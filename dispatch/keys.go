@@ -32,7 +32,7 @@ func keysOf(prefix string, shard int) keys {
 func (k keys) due() string { return k.base + "due" }
 
 // jobs holds every job waiting in a line or being handed off, id ->
-// "<send op>\n<deadline µs or 0>\n<payload>".
+// "<send op>\n<deadline µs or 0>\n<t|c>\n<payload>".
 func (k keys) jobs() string { return k.base + "jobs" }
 
 // handoff holds the ids released to the queue and not yet confirmed

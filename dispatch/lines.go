@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -59,7 +60,7 @@ func (d *Dispatcher) Push(ctx context.Context, e Entry) (bool, error) {
 	if !e.Deadline.IsZero() {
 		deadline = max(e.Deadline.UnixMicro(), 1)
 	}
-	value := e.SendOp + "\n" + strconv.FormatInt(deadline, 10) + "\n" + string(e.Payload)
+	value := e.SendOp + "\n" + strconv.FormatInt(deadline, 10) + "\n" + class + "\n" + string(e.Payload)
 	n, err := d.push.run(ctx, d.rdb, []string{k.due(), k.jobs(), k.line(e.Seller, e.ActionsOp, class)},
 		e.ID, value, eligible, lineMember(e.Seller, e.ActionsOp)).Int()
 	if err != nil {
@@ -85,6 +86,8 @@ func (d *Dispatcher) Waiting(ctx context.Context, seller, id string) (bool, erro
 type Released struct {
 	ID      string
 	Payload []byte
+	// Campaign says the job came from its seller's campaign line.
+	Campaign bool
 	// Slot is when the job may make its first call, on Redis's clock (use
 	// Dispatcher.Local for this process's); its slots on its actions and
 	// send operations are booked. Zero when it holds none: it was released
@@ -146,25 +149,15 @@ func (d *Dispatcher) Release(ctx context.Context, shards []int) ([]Released, []t
 			if slot > 0 {
 				r.Slot = time.UnixMicro(slot)
 			}
-			// value: "<send op>\n<deadline>\n<payload>"
-			if a := indexByte(v, '\n'); a >= 0 {
-				if b := indexByte(v[a+1:], '\n'); b >= 0 {
-					r.Payload = []byte(v[a+1+b+1:])
-				}
-			}
+			// value: "<send op>\n<deadline>\n<class>\n<payload>"
+			_, v, _ = strings.Cut(v, "\n")
+			_, v, _ = strings.Cut(v, "\n")
+			class, payload, _ := strings.Cut(v, "\n")
+			r.Campaign, r.Payload = class == "c", []byte(payload)
 			out = append(out, r)
 		}
 	}
 	return out, next, nil
-}
-
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // Confirm drops handed-off jobs from the lines' records once the queue

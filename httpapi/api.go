@@ -54,11 +54,6 @@ type Config struct {
 	// the caller checks; the API then answers only requests whose Host
 	// header is a loopback name (421 otherwise).
 	Tokens []Token
-	// Pace, when set, is called with the valid campaign jobs of one
-	// request, in request order, before they are enqueued; it may set
-	// their NotBefore (campaign pacing, as `enqueue batch` does). An error
-	// fails the request with 503.
-	Pace func(ctx context.Context, jobs []*tasks.Job) error
 	// Logger receives one line per request at debug level (never a token
 	// or a body), rejected tokens at info level and internal errors. Nil
 	// discards.

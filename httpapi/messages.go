@@ -282,15 +282,15 @@ func parseItem(p *pending, raw []byte) *tasks.Job {
 }
 
 // enqueue takes the parsed jobs through validation, attachment
-// resolution, pacing and the producer, filling in each result. On an
+// resolution and the producer, filling in each result. On an
 // internal failure it answers 503 itself and returns false.
 func (a *API) enqueue(w http.ResponseWriter, r *http.Request, items []pending) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), enqueueTimeout)
 	defer cancel()
-	// Validate before touching the store or the pacing cursors; other jobs
-	// are validated once, by the producer.
+	// Validate before touching the store; other jobs are validated once,
+	// by the producer.
 	a.each(items, func(p *pending) error {
-		if len(p.job.Attachments) == 0 && (a.cfg.Pace == nil || p.job.Campaign == "") {
+		if len(p.job.Attachments) == 0 {
 			return nil
 		}
 		if err := a.cfg.Producer.Validation.Validate(p.job); err != nil {
@@ -304,20 +304,6 @@ func (a *API) enqueue(w http.ResponseWriter, r *http.Request, items []pending) b
 		}
 		return nil
 	})
-	if a.cfg.Pace != nil {
-		var jobs []*tasks.Job
-		for i := range items {
-			if j := items[i].job; j != nil && j.Campaign != "" {
-				jobs = append(jobs, j)
-			}
-		}
-		if len(jobs) > 0 {
-			if err := a.cfg.Pace(ctx, jobs); err != nil {
-				a.unavailable(w, r, "pacing the jobs", err)
-				return false
-			}
-		}
-	}
 	err := a.each(items, func(p *pending) error {
 		res, err := a.cfg.Producer.Enqueue(ctx, p.job)
 		var ve *tasks.ValidationError

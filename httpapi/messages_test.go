@@ -6,9 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -391,31 +389,6 @@ func TestPostMessagesDefaultLimits(t *testing.T) {
 	a = f.post("/v1/messages", jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"`+strings.Repeat("x", 8<<20)+`"`))
 	require.Equal(t, http.StatusRequestEntityTooLarge, a.status)
 	assert.EqualValues(t, httpapi.DefaultMaxBodyBytes, a.fields(t)["limit"])
-}
-
-// Ensure campaign jobs are paced through Config.Pace, in request order,
-// and only valid campaign jobs are given to it.
-func TestPaceSeesValidJobsInOrder(t *testing.T) {
-	var orders []string
-	f := newFixture(t, func(c *httpapi.Config) {
-		c.Pace = func(_ context.Context, jobs []*tasks.Job) error {
-			for _, j := range jobs {
-				orders = append(orders, j.OrderID)
-				later := time.Now().Add(time.Hour)
-				j.NotBefore = &later
-			}
-			return nil
-		}
-	})
-	a := f.post("/v1/messages", "["+jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"x","campaign":"spring"`)+","+
-		jobJSON("12345", "confirmOrderDetails", `"text":"x","campaign":"spring"`)+","+
-		jobJSON("111-1111111-0000003", "confirmOrderDetails", `"text":"not a campaign job"`)+","+
-		jobJSON("111-1111111-0000002", "confirmOrderDetails", `"text":"x","campaign":"spring"`)+"]")
-	require.Equal(t, http.StatusMultiStatus, a.status)
-	assert.Equal(t, []string{"111-1111111-0000001", "111-1111111-0000002"}, orders)
-	info, err := asynq.NewInspectorFromRedisClient(f.rdb).GetQueueInfo(tasks.QueueCampaign)
-	require.NoError(t, err)
-	assert.Equal(t, 2, info.Scheduled)
 }
 
 func pad7(i int) string {

@@ -41,9 +41,9 @@ func (c Config) String() string {
 	for i, t := range c.Tokens {
 		toks[i] = t.String()
 	}
-	return fmt.Sprintf("httpapi.Config{Tokens:[%s] Producer:%s Outcomes:%s Store:%s Redis:%s Pace:%s MaxBodyBytes:%d MaxJobs:%d Parallel:%d}",
+	return fmt.Sprintf("httpapi.Config{Tokens:[%s] Producer:%s Outcomes:%s Store:%s Redis:%s MaxBodyBytes:%d MaxJobs:%d Parallel:%d}",
 		strings.Join(toks, " "), setOrNil(c.Producer != nil), setOrNil(c.Outcomes != nil), setOrNil(c.Store != nil),
-		setOrNil(c.Redis != nil), setOrNil(c.Pace != nil), c.MaxBodyBytes, c.MaxJobs, c.Parallel)
+		setOrNil(c.Redis != nil), c.MaxBodyBytes, c.MaxJobs, c.Parallel)
 }
 
 // GoString is String, so %#v hides the tokens' secrets too.

@@ -16,10 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/attachstore"
+	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/internal/devredis"
 	"github.com/spmsg/spmsg/internal/redistest"
 	"github.com/spmsg/spmsg/ledger"
-	"github.com/spmsg/spmsg/ratelimit"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -59,12 +59,16 @@ func BenchmarkWorkerCPU(b *testing.B) {
 			ids = append(ids, res.ID)
 		}
 		outcomes := tasks.NewOutcomeStore(rdb, "", 0)
-		h := &tasks.Handler{Amazon: client, Store: store, Limiter: tasks.NewLimiter(rdb, sellers, ratelimit.Options{}),
+		lines := tasks.NewDispatcher(rdb, dispatch.Options{})
+		require.NoError(b, tasks.ApplyOverrides(ctx, lines, sellers))
+		h := &tasks.Handler{Amazon: client, Store: store, Lines: lines,
 			Ledger: ledger.New(rdb, ""), Outcomes: outcomes, Sellers: sellers}
 		srv := tasks.NewServer(rdb, tasks.ServerOptions{Concurrency: 50})
 		cpu0, t0 := cpuTime(), time.Now()
 		require.NoError(b, srv.Start(tasks.NewServeMux(h)))
-		waitEmpty(b, rdb.Options().Addr, tasks.QueueTransactional)
+		stopRelease := tasks.StartRelease(rdb, lines, nil)
+		waitFinal(b, outcomes, n)
+		stopRelease()
 		el, cpu := time.Since(t0), cpuTime()-cpu0
 		srv.Shutdown()
 		rep, err := outcomes.Campaign(ctx, "", 0)
@@ -102,6 +106,20 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// waitFinal waits until n jobs (of no campaign) have their outcome.
+func waitFinal(b *testing.B, outcomes *tasks.OutcomeStore, n int) {
+	b.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		rep, err := outcomes.Campaign(context.Background(), "", 0)
+		if err == nil && rep.Pending == 0 && rep.Total >= int64(n) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Fatalf("%d jobs not final", n)
 }
 
 func waitEmpty(b *testing.B, addr, queue string) {

@@ -12,8 +12,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/spmsg/spmsg/attachstore"
+	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/ledger"
-	"github.com/spmsg/spmsg/ratelimit"
 	"github.com/spmsg/spmsg/spapi"
 )
 
@@ -49,15 +49,16 @@ const DefaultMaxAge = 7 * 24 * time.Hour
 type Handler struct {
 	Amazon   Amazon
 	Store    attachstore.Store
-	Limiter  *ratelimit.Limiter
+	Lines    *dispatch.Dispatcher
 	Ledger   *ledger.Ledger
 	Outcomes *OutcomeStore
 	Sellers  *Sellers
 	Metrics  *Metrics
 	Logger   *slog.Logger
 
-	// MaxInlineWait is the longest quota wait slept inside the handler;
-	// longer waits defer the job to its reserved slot. Default 2 s.
+	// MaxInlineWait is the longest quota wait slept inside the handler by a
+	// job that holds no slot from its line (a retry, a redelivery); such a
+	// job with a longer wait goes back to its seller's line. Default 1 s.
 	MaxInlineWait time.Duration
 	// StaleClaim is how old another job's ledger claim must be before it is
 	// treated as in doubt. Default 10 min.
@@ -84,7 +85,7 @@ type Handler struct {
 	ReviewRecheck time.Duration
 
 	schemas  schemaCache
-	observed sync.Map // ratelimit.Key -> observation
+	observed sync.Map // dispatch.Key -> observation
 }
 
 // ProcessTask implements asynq.Handler.
@@ -143,7 +144,7 @@ func (h *Handler) maxInlineWait() time.Duration {
 	if h.MaxInlineWait > 0 {
 		return h.MaxInlineWait
 	}
-	return 2 * time.Second
+	return time.Second
 }
 
 func (h *Handler) maxAge() time.Duration {
@@ -191,11 +192,8 @@ type run struct {
 	typ     spapi.MessageType
 	start   time.Time
 	log     *slog.Logger
-	class   ratelimit.Class
-	slots   map[ratelimit.Key]time.Time // when each reserved slot may go
-	held    []ratelimit.Key             // keys with a reservation record
-	nonce   string                      // this attempt's send-guard owner
-	guarded bool                        // this attempt holds the send mark
+	nonce   string // this attempt's send-guard owner
+	guarded bool   // this attempt holds the send mark
 
 	// The send mark may be dropped only if no send was attempted, the send
 	// was answered with an error (or never left), or the outcome is
@@ -276,10 +274,11 @@ func (r *run) process(ctx context.Context) error {
 		return r.finish(ctx, expiredResult(j, *dl))
 	}
 	if nb := j.EffectiveNotBefore(); nb != nil && now.Before(*nb) {
-		// asynq may hand a scheduled job over up to a second early.
+		// A line releases a job up to its lead early; asynq may hand a
+		// scheduled task (queued by an earlier release) over a second early.
 		d := nb.Sub(now)
 		if d > h.maxInlineWait() {
-			return r.deferFor(h.deferIn(d), "not_before")
+			return r.deferFor(max(d-time.Second, time.Second), "not_before")
 		}
 		if err := sleep(ctx, d); err != nil {
 			return err
@@ -298,10 +297,6 @@ func (r *run) process(ctx context.Context) error {
 		return r.finish(ctx, Result{Outcome: OutcomeFailed, Reason: "invalid_job", Message: err.Error()})
 	}
 	r.typ, _ = lookupType(j.Type)
-	r.class = ratelimit.Transactional
-	if j.Campaign != "" {
-		r.class = ratelimit.Campaign
-	}
 
 	keys := ledgerKeys(j, r.typ)
 	for _, k := range keys {
@@ -318,50 +313,32 @@ func (r *run) process(ctx context.Context) error {
 			return r.inDoubt(ctx, keys, "redelivered after an interrupted send", nil)
 		}
 	}
-
-	// One reservation per operation this message needs; the job waits
-	// (in-process when short, else deferred once to its slot).
-	actionsKey := ratelimit.Key{Seller: j.SellerID, Operation: r.typ.ActionsOperation()}
-	sendKey := ratelimit.Key{Seller: j.SellerID, Operation: r.typ.OperationID}
-	// One round trip: both slots, and whether the job already ended (a
-	// redelivery), which the earlier checks could only finish again,
-	// harmlessly (outcomes are recorded once).
-	final, enqueued, wait, err := r.reserveFirst(ctx, actionsKey, sendKey)
+	// A redelivery of a job that already ended is only acknowledged.
+	final, enqueued, err := h.Outcomes.state(ctx, j.Campaign, r.id)
 	if err != nil {
 		return err
 	}
 	if final {
-		r.release(ctx)
 		r.log.Info("job already has its final outcome; redelivery ignored")
 		return nil
 	}
 	if since := ageFrom(j, enqueued); j.EffectiveDeadline() == nil && !since.IsZero() && h.now().Sub(since) > h.maxAge() {
-		r.release(ctx)
 		if done, err := r.settlePriorAttempt(ctx); done || err != nil {
 			return err
 		}
 		return r.finish(ctx, Result{Outcome: OutcomeExpired, Reason: "max_age",
 			Message: fmt.Sprintf("not sent within the maximum age of %s (counted from %s; give a deadline to choose another)", h.maxAge(), since.UTC().Format(time.RFC3339))})
 	}
-	if wait, err = r.untilDue(ctx, wait, actionsKey, sendKey); err != nil {
+	if requeued, err := r.acquire(ctx); err != nil || requeued {
 		return err
-	}
-	if wait > h.maxInlineWait() {
-		if dl := j.EffectiveDeadline(); dl != nil && h.now().Add(wait).After(*dl) {
-			r.release(ctx)
-			return r.finish(ctx, Result{Outcome: OutcomeExpired, Reason: "deadline_before_quota",
-				Message: fmt.Sprintf("the seller's quota has no slot before the deadline (next in %s)", wait.Round(time.Second))})
-		}
-		return r.deferFor(h.deferIn(wait), "quota")
 	}
 	defer r.release(ctx)
-	if err := r.waitSlot(ctx, actionsKey); err != nil {
-		return err
-	}
+	actionsKey := dispatch.Key{Seller: j.SellerID, Operation: r.typ.ActionsOperation()}
+	sendKey := dispatch.Key{Seller: j.SellerID, Operation: r.typ.OperationID}
 	return r.checkAndSend(ctx, keys, actionsKey, sendKey)
 }
 
-func (r *run) checkAndSend(ctx context.Context, keys []ledger.Key, actionsKey, sendKey ratelimit.Key) error {
+func (r *run) checkAndSend(ctx context.Context, keys []ledger.Key, actionsKey, sendKey dispatch.Key) error {
 	h, j := r.h, r.job
 	t0 := time.Now()
 	acts, resp, err := h.Amazon.GetActions(ctx, j.SellerID, j.OrderID, j.MarketplaceID, r.typ)
@@ -409,7 +386,7 @@ func (r *run) checkAndSend(ctx context.Context, keys []ledger.Key, actionsKey, s
 		req.Text = ""
 	}
 	if len(j.Attachments) > 0 {
-		atts, err := r.uploadAll(ctx, sendKey)
+		atts, err := r.uploadAll(ctx)
 		if err != nil {
 			return err
 		}
@@ -421,7 +398,7 @@ func (r *run) checkAndSend(ctx context.Context, keys []ledger.Key, actionsKey, s
 	return r.send(ctx, keys, sendKey, req)
 }
 
-func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key, req spapi.SendRequest) error {
+func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey dispatch.Key, req spapi.SendRequest) error {
 	h, j := r.h, r.job
 	if len(keys) > 0 {
 		res, err := h.Ledger.Claim(ctx, keys, r.id, h.staleClaim())
@@ -466,13 +443,8 @@ func (r *run) send(ctx context.Context, keys []ledger.Key, sendKey ratelimit.Key
 			return r.deferFor(5*time.Second, "durability")
 		}
 	}
-	// (process's deferred release removes the mark with the slots, after
-	// the outcome is recorded.)
-	// Wait for the send's own slot (reserved at the start).
-	if err := r.waitSlot(ctx, sendKey); err != nil {
-		r.releaseLedger(ctx, keys)
-		return err
-	}
+	// (process's deferred release removes the mark after the outcome is
+	// recorded.) The send's slot was booked with the availability check's.
 	t0 := time.Now()
 	r.sendAttempted = true
 	resp, err := h.Amazon.Send(ctx, j.SellerID, j.OrderID, j.MarketplaceID, r.typ, req)
@@ -566,14 +538,17 @@ func (r *run) inDoubt(ctx context.Context, keys []ledger.Key, why string, cause 
 	return r.finish(ctx, res)
 }
 
-// amazonError classifies an SP-API error: 429 waits without spending an
-// attempt, 5xx and network errors before the wire retry with back-off,
+// amazonError classifies an SP-API error: 429 puts the job back in its
+// line without spending an attempt, 5xx and network errors before the wire retry with back-off,
 // an unavailable type is skipped, everything else fails for good.
-func (r *run) amazonError(ctx context.Context, step string, key ratelimit.Key, err error) error {
+func (r *run) amazonError(ctx context.Context, step string, key dispatch.Key, err error) error {
 	switch {
 	case spapi.IsThrottled(err):
-		_ = r.h.Limiter.Throttled(ctx, key)
-		return r.deferFor(r.backoff429(ctx, key), "throttled")
+		// The seller's bucket is empty: its next release waits, and the
+		// job goes back in its line behind that wait.
+		_ = r.h.Lines.Throttled(ctx, key)
+		r.h.Metrics.deferred("throttled")
+		return r.requeue(ctx, time.Now())
 	case spapi.IsOutsideReviewWindow(err):
 		return r.finish(ctx, amazonResult(OutcomeSkippedUnavailable, "outside_review_window", err))
 	case spapi.IsUnavailable(err):
@@ -594,12 +569,6 @@ func (r *run) amazonError(ctx context.Context, step string, key ratelimit.Key, e
 // Amazon has usually used the type up, and availability settles it exactly.
 func (r *run) resends(err error) bool {
 	return err != nil && r.h.ResendAfter5xx && !r.typ.OncePerOrder && spapi.IsSendServerError(err)
-}
-
-func (r *run) backoff429(ctx context.Context, key ratelimit.Key) time.Duration {
-	lim := r.limit(ctx, key)
-	d := time.Duration(float64(time.Second) / lim.Rate * float64(max(lim.Burst, 1)))
-	return min(max(d, 2*time.Second), time.Minute)
 }
 
 func isLWAPermanent(err error) bool {

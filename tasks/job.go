@@ -19,7 +19,11 @@ import (
 //
 // Version 2 added delivered_at, delivery_start and delivery_end (review
 // requests).
-const JobVersion = 2
+const JobVersion = 3
+
+// deliveryVersion is the version of a payload with delivery fields;
+// version 3 adds slot_us, written only by the hand-off from a seller's line.
+const deliveryVersion = 2
 
 // Job is one message job: the PRODUCT.md fields, as a JSONL row, a CSV row
 // (same names as the header), an HTTP request body, or an asynq payload.
@@ -44,6 +48,10 @@ type Job struct {
 	DeliveredAt   *time.Time `json:"delivered_at,omitempty"`
 	DeliveryStart *time.Time `json:"delivery_start,omitempty"`
 	DeliveryEnd   *time.Time `json:"delivery_end,omitempty"`
+	// Slot is set by the hand-off from the seller's line (never by a
+	// producer): when the job's booked slot is, in Unix microseconds on
+	// Redis's clock. See package dispatch.
+	Slot int64 `json:"slot_us,omitempty"`
 
 	// AutoCampaign is set by a producer that chose Campaign itself (batch's
 	// file name) rather than the user: such a campaign labels the job's
@@ -193,7 +201,7 @@ func (j *Job) EffectiveDeadline() *time.Time {
 // workers that predate them still take it during a rolling update.
 func (j *Job) Encode() ([]byte, error) {
 	c := *j
-	c.V = JobVersion
+	c.V, c.Slot = deliveryVersion, 0
 	if c.DeliveredAt == nil && c.DeliveryStart == nil && c.DeliveryEnd == nil {
 		c.V = 1
 	}

@@ -19,7 +19,12 @@ type Metrics struct {
 	Latency    *prometheus.HistogramVec // spmsg_amazon_call_duration_seconds{operation}
 	Deferrals  *prometheus.CounterVec   // spmsg_job_deferrals_total{reason}
 	JobLatency *prometheus.HistogramVec // spmsg_job_duration_seconds{outcome}
+	QuotaWait  prometheus.Histogram     // spmsg_quota_wait_seconds
+	Requeued   prometheus.Counter       // spmsg_jobs_requeued_total
 }
+
+// quotaWaitBuckets resolve the sub-second waits of released jobs.
+var quotaWaitBuckets = []float64{0, .005, .01, .025, .05, .075, .1, .15, .25, .5, 1, 2}
 
 // NewMetrics creates the metrics and registers them on reg (nil: not
 // registered).
@@ -37,6 +42,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Times a job was put back to wait (quota, not_before, 429, busy ledger) without spending an attempt."}, []string{"reason"}),
 		JobLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spmsg_job_attempt_duration_seconds",
 			Help: "Duration of the final attempt of a job, by outcome.", Buckets: prometheus.DefBuckets}, []string{"outcome"}),
+		QuotaWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spmsg_quota_wait_seconds",
+			Help: "Time a job waited for its seller's quota inside the handler (holding a worker slot).", Buckets: quotaWaitBuckets}),
+		Requeued: prometheus.NewCounter(prometheus.CounterOpts{Name: "spmsg_jobs_requeued_total",
+			Help: "Jobs put back in their seller's line (no slot soon enough after a retry, or a 429)."}),
 	}
 	// Pre-create the series a dashboard expects, so they read 0, not absent.
 	for _, o := range Outcomes() {
@@ -51,12 +60,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, t := range spapi.Types() {
 		m.Throttled.WithLabelValues(t.OperationID)
 	}
-	for _, r := range []string{"quota", "not_before", "throttled", "ledger_busy", "send_in_progress", "durability",
+	for _, r := range []string{"not_before", "throttled", "ledger_busy", "send_in_progress", "durability",
 		"review_window_not_open", "review_not_offered_yet"} {
 		m.Deferrals.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.Jobs, m.Calls, m.Throttled, m.Latency, m.Deferrals, m.JobLatency)
+		reg.MustRegister(m.Jobs, m.Calls, m.Throttled, m.Latency, m.Deferrals, m.JobLatency, m.QuotaWait, m.Requeued)
 	}
 	return m
 }
@@ -96,4 +105,18 @@ func (m *Metrics) deferred(reason string) {
 		return
 	}
 	m.Deferrals.WithLabelValues(reason).Inc()
+}
+
+func (m *Metrics) quotaWait(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.QuotaWait.Observe(d.Seconds())
+}
+
+func (m *Metrics) requeued() {
+	if m == nil {
+		return
+	}
+	m.Requeued.Inc()
 }

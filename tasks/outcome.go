@@ -416,3 +416,19 @@ func (s *OutcomeStore) Campaign(ctx context.Context, name string, maxProblems in
 }
 
 func isNoScript(err error) bool { return redis.HasErrorPrefix(err, "NOSCRIPT") }
+
+// state reads whether a job already has its final outcome and when it was
+// accepted (zero when its record does not say), in one round trip.
+func (s *OutcomeStore) state(ctx context.Context, campaign, id string) (final bool, enqueued time.Time, err error) {
+	vals, err := s.rdb.HMGet(ctx, s.jobKey(campaign, id), "state", "enqueued_at").Result()
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("outcome record %s: %w", id, err)
+	}
+	if len(vals) == 2 {
+		if v, ok := vals[1].(string); ok {
+			enqueued, _ = time.Parse(time.RFC3339Nano, v)
+		}
+		final = vals[0] == "final"
+	}
+	return final, enqueued, nil
+}

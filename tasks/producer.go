@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/ledger"
 )
 
@@ -16,8 +17,8 @@ import (
 // the Go API, `enqueue send` or the HTTP API) and batch campaigns all go
 // through it, so they share one validation and one duplicate check.
 type Producer struct {
-	// Client enqueues tasks; required.
-	Client *asynq.Client
+	// Lines takes each job into its seller's line; required.
+	Lines *dispatch.Dispatcher
 	// Outcomes records accepted jobs; required.
 	Outcomes *OutcomeStore
 	// Ledger, when set, refuses a once-per-order job or an idempotency key
@@ -26,7 +27,8 @@ type Producer struct {
 	// Validation is the same validation the worker runs.
 	Validation Validation
 	// Inspector, when set, lets Enqueue re-queue a job that is on record
-	// but has no task (its producer died between the two steps).
+	// but neither in its line nor queued (its producer died between the two
+	// steps).
 	Inspector *asynq.Inspector
 }
 
@@ -62,11 +64,13 @@ type EnqueueResult struct {
 // a duplicate with Conflict set.
 //
 // The job's record is created first (one round trip that also tells a
-// duplicate), then the asynq task. If the task cannot be enqueued the
-// record is rolled back; if the process dies in between, the record is
-// pending without a task, and the next Enqueue of the same job finds that
-// out (with Inspector set) and queues it, so a job is never lost.
-func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (EnqueueResult, error) {
+// duplicate), then the job joins its seller's line (package dispatch),
+// from which a worker process releases it to the queue when the seller's
+// quota has a slot for it. If the job cannot join its line the record is
+// rolled back; if the process dies in between, the record is pending
+// without a job, and the next Enqueue of the same job finds that out (with
+// Inspector set) and queues it, so a job is never lost.
+func (p *Producer) Enqueue(ctx context.Context, j *Job) (EnqueueResult, error) {
 	if err := p.Validation.Validate(j); err != nil {
 		return EnqueueResult{}, err
 	}
@@ -161,28 +165,30 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job, opts ...asynq.Option) (E
 		if p.Inspector == nil {
 			return res, nil
 		}
+		if waiting, err := p.Lines.Waiting(ctx, j.SellerID, id); err != nil || waiting {
+			return res, nil // in its line (or unknown: do not risk a second copy)
+		}
 		_, err = p.Inspector.GetTaskInfo(res.Queue, id)
 		if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
 			return res, nil // queued (or unknown: do not risk a second copy)
 		}
 		// On record but not queued: an earlier Enqueue died in between.
 	}
-	task, err := NewTask(j)
+	payload, err := j.Encode()
 	if err != nil {
 		return EnqueueResult{}, err
 	}
-	if _, err := p.Client.EnqueueContext(ctx, task, opts...); err != nil {
-		if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
-			if created {
-				_ = p.Outcomes.rollback(context.WithoutCancel(ctx), id, j)
-			}
-			res.Status, res.DuplicateOf, res.Reason = StatusDuplicate, id, "the same job is already queued"
-			return res, nil
-		}
+	t, _ := lookupType(j.Type)
+	added, err := p.Lines.Push(ctx, lineEntry(id, j, t, payload))
+	if err != nil || !added {
 		if created {
 			_ = p.Outcomes.rollback(context.WithoutCancel(ctx), id, j)
 		}
-		return EnqueueResult{}, fmt.Errorf("enqueue job %s: %w", id, err)
+		if err != nil {
+			return EnqueueResult{}, fmt.Errorf("enqueue job %s: %w", id, err)
+		}
+		res.Status, res.DuplicateOf, res.Reason = StatusDuplicate, id, "the same job is already queued"
+		return res, nil
 	}
 	res.Status, res.DuplicateOf, res.Reason = StatusAccepted, "", ""
 	return res, nil
@@ -218,7 +224,7 @@ func describeKey(k ledger.Key) string {
 // given sellers (the same sellers file the workers use).
 func NewProducer(rdb redis.UniversalClient, sellers *Sellers) *Producer {
 	return &Producer{
-		Client:     asynq.NewClientFromRedisClient(rdb),
+		Lines:      NewDispatcher(rdb, dispatch.Options{}),
 		Inspector:  asynq.NewInspectorFromRedisClient(rdb),
 		Outcomes:   NewOutcomeStore(rdb, "", 0),
 		Ledger:     ledger.New(rdb, ""),

@@ -3,182 +3,190 @@ package tasks
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/spmsg/spmsg/ratelimit"
+	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/spapi"
 )
 
-// defaultLimit is Amazon's published plan for an operation. The limiter
-// applies, in order, the sellers-file override (Options.Override, see
-// LimitOverride), the rate Amazon reported in x-amzn-RateLimit-Limit, and
-// this default.
-func defaultLimit(op string) ratelimit.Limit {
-	rate, burst := spapi.DefaultPlan(op)
-	return ratelimit.Limit{Rate: rate, Burst: burst}
-}
-
-// LimitOverride returns the sellers-file overrides as a ratelimit override
-// (ratelimit.Options.Override), so every worker applies them in the same
-// place as the observed rate.
-func LimitOverride(s *Sellers) func(ratelimit.Key) (ratelimit.Limit, bool) {
-	return func(k ratelimit.Key) (ratelimit.Limit, bool) {
-		r, ok := s.override(k.Seller, k.Operation)
-		if !ok {
-			return ratelimit.Limit{}, false
-		}
-		return ratelimit.Limit{Rate: r.Rate, Burst: r.Burst}, true
+// NewDispatcher returns the per-seller lines with Amazon's default plans
+// for every operation a job can call. Apply the sellers file's overrides
+// with ApplyOverrides.
+func NewDispatcher(rdb redis.UniversalClient, o dispatch.Options) *dispatch.Dispatcher {
+	o.Defaults = func(op string) dispatch.Plan {
+		rate, burst := spapi.DefaultPlan(op)
+		return dispatch.Plan{Rate: rate, Burst: burst}
 	}
+	o.Operations = operations()
+	return dispatch.New(rdb, o)
 }
 
-// limit is the rate plan in force for a seller's operation (for back-off
-// arithmetic; reservations apply it inside the limiter): the limiter's
-// override (the sellers file), else the observed rate, else the default.
-func (r *run) limit(ctx context.Context, key ratelimit.Key) ratelimit.Limit {
-	lim, err := r.h.Limiter.Effective(ctx, key, defaultLimit(key.Operation))
+// operations lists every operation a job can call.
+func operations() []string {
+	ops := []string{spapi.OpCreateUploadDestinationForResource}
+	seen := map[string]bool{}
+	for _, t := range spapi.Types() {
+		for _, op := range []string{t.ActionsOperation(), t.OperationID} {
+			if !seen[op] {
+				seen[op] = true
+				ops = append(ops, op)
+			}
+		}
+	}
+	return ops
+}
+
+// ApplyOverrides makes the sellers file's rate overrides the ones every
+// worker applies from the next release on (replacing earlier ones).
+func ApplyOverrides(ctx context.Context, d *dispatch.Dispatcher, s *Sellers) error {
+	plans := map[dispatch.Key]dispatch.Plan{}
+	for _, c := range s.List() {
+		for _, op := range operations() {
+			if r, ok := s.override(c.ID, op); ok {
+				plans[dispatch.Key{Seller: c.ID, Operation: op}] = dispatch.Plan{Rate: r.Rate, Burst: r.Burst}
+			}
+		}
+	}
+	return d.SetOverrides(ctx, plans)
+}
+
+// lineEntry is a job's entry in its seller's line.
+func lineEntry(id string, j *Job, t spapi.MessageType, payload []byte) dispatch.Entry {
+	e := dispatch.Entry{ID: id, Seller: j.SellerID, ActionsOp: t.ActionsOperation(), SendOp: t.OperationID,
+		Campaign: j.Campaign != "", Payload: payload}
+	if nb := j.EffectiveNotBefore(); nb != nil {
+		e.Eligible = *nb
+	}
+	if dl := j.EffectiveDeadline(); dl != nil {
+		e.Deadline = *dl
+	}
+	return e
+}
+
+// Release hands each seller's due jobs to the asynq queues until ctx ends
+// (see dispatch.Dispatcher.Run). Every worker process runs it.
+func Release(ctx context.Context, d *dispatch.Dispatcher, client *asynq.Client, insp *asynq.Inspector, log *slog.Logger) error {
+	return d.Run(ctx, func(ctx context.Context, r dispatch.Released) error {
+		return handOff(ctx, client, insp, r)
+	}, log)
+}
+
+// handOff puts a released job on its asynq queue, with its slot added to
+// the payload. A task of the same id that is already queued (not running)
+// is the job itself; one that is running is an earlier delivery that put
+// the job back in its line, so the hand-off waits for it to end.
+func handOff(ctx context.Context, client *asynq.Client, insp *asynq.Inspector, r dispatch.Released) error {
+	queue := QueueTransactional
+	if r.Campaign {
+		queue = QueueCampaign
+	}
+	task := asynq.NewTask(TypeMessage, withSlot(r.Payload, r.Slot), asynq.TaskID(r.ID), asynq.Queue(queue),
+		asynq.MaxRetry(asynqMaxRetry), asynq.Timeout(DefaultTaskTimeout))
+	_, err := client.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		info, ierr := insp.GetTaskInfo(queue, r.ID)
+		if ierr == nil && info.State == asynq.TaskStateActive {
+			return fmt.Errorf("job %s is still running", r.ID)
+		}
+		return nil
+	}
+	return err
+}
+
+// withSlot adds the job's slot to its payload (a JSON object) as slot_us,
+// and version 3, which workers that do not know slot_us retry rather than
+// fail (a rolling update).
+func withSlot(payload []byte, slot time.Time) []byte {
+	n := len(payload)
+	for n > 0 && (payload[n-1] == ' ' || payload[n-1] == '\n') {
+		n--
+	}
+	if slot.IsZero() || n < 2 || payload[n-1] != '}' {
+		return payload
+	}
+	out := make([]byte, 0, n+40)
+	out = append(out, payload[:n-1]...)
+	out = append(out, `,"slot_us":`...)
+	out = strconv.AppendInt(out, slot.UnixMicro(), 10)
+	out = append(out, `,"v":3}`...)
+	return out
+}
+
+// slotGrace is how late a released job may start and still use the slot it
+// was released with. A job that comes later (a retry, a deferral, a
+// redelivery, a job that waited for a free worker) books a new one.
+const slotGrace = time.Second
+
+// acquire waits for the job's quota: the slots its release booked, or,
+// when it holds none, slots booked now. A job whose new slots are further
+// away than MaxInlineWait goes back to its line instead of waiting here;
+// acquire then reports requeued.
+func (r *run) acquire(ctx context.Context) (requeued bool, err error) {
+	h, j := r.h, r.job
+	retried, _ := asynq.GetRetryCount(ctx)
+	if j.Slot > 0 && retried == 0 {
+		at := h.Lines.Local(time.UnixMicro(j.Slot))
+		if time.Since(at) <= slotGrace {
+			return false, r.waitQuota(ctx, time.Until(at))
+		}
+	}
+	wait, err := h.Lines.Reserve(ctx, j.SellerID, r.typ.ActionsOperation(), r.typ.OperationID)
 	if err != nil {
-		return defaultLimit(key.Operation)
+		return false, err
 	}
-	return lim
+	if wait <= h.maxInlineWait() {
+		return false, r.waitQuota(ctx, wait)
+	}
+	return true, r.requeue(ctx, time.Now())
 }
 
-// reserve books (or redeems, when this job already holds them) a slot on
-// each key, remembers when each may go, and returns how long until the
-// latest of them.
-func (r *run) reserve(ctx context.Context, keys ...ratelimit.Key) (time.Duration, error) {
-	lims := make([]ratelimit.Limit, len(keys))
-	for i, k := range keys {
-		lims[i] = defaultLimit(k.Operation)
-	}
-	res, err := r.h.Limiter.ReserveAll(ctx, keys, r.class, r.id, lims)
-	if err != nil {
-		return 0, err
-	}
-	r.record(keys, res)
-	var wait time.Duration
-	for _, x := range res {
-		wait = max(wait, x.Wait)
-	}
-	return wait, nil
-}
-
-// untilDue sleeps through a campaign job's short wait (at most
-// MaxInlineWait) and reserves again, until its slots are due or the wait is
-// long enough to defer, and returns the wait left. A campaign job's first
-// slot is on the seller's campaign schedule; only reserving again when it
-// arrives books the main-schedule slot that keeps the call within the
-// seller's bucket and behind transactional traffic (see package ratelimit).
-// A transactional job's slots are main-schedule slots already.
-func (r *run) untilDue(ctx context.Context, wait time.Duration, keys ...ratelimit.Key) (time.Duration, error) {
-	for i := 0; r.class == ratelimit.Campaign && wait > 0 && wait <= r.h.maxInlineWait() && i < 3; i++ {
-		if err := sleep(ctx, wait); err != nil {
-			return 0, err
-		}
-		var err error
-		if wait, err = r.reserve(ctx, keys...); err != nil {
-			return 0, err
-		}
-	}
-	return wait, nil
-}
-
-// deferIn is the RetryIn for a job whose slot is wait away. asynq schedules
-// retries in whole seconds and the forwarder runs every second
-// (NewServer), so a job deferred for d comes back between d-1s and d+1s;
-// asking for a second less (at most half of MaxInlineWait) brings it back
-// before its slot, never after, and it sleeps the rest in process. Late,
-// it would find its seller's bucket refilled past what it can use.
-func (h *Handler) deferIn(wait time.Duration) time.Duration {
-	return max(wait-min(time.Second, h.maxInlineWait()/2), time.Second)
-}
-
-// reserveFirst is reserve for the first keys of an attempt, pipelined with
-// the check whether the job already has its final outcome.
-// enqueued is when the job was accepted (zero when its record does not say).
-func (r *run) reserveFirst(ctx context.Context, keys ...ratelimit.Key) (final bool, enqueued time.Time, wait time.Duration, err error) {
-	lims := make([]ratelimit.Limit, len(keys))
-	for i, k := range keys {
-		lims[i] = defaultLimit(k.Operation)
-	}
-	var rec *redis.SliceCmd
-	res, err := r.h.Limiter.ReserveAllWith(ctx, keys, r.class, r.id, lims, func(p redis.Pipeliner) {
-		rec = p.HMGet(ctx, r.h.Outcomes.jobKey(r.job.Campaign, r.id), "state", "enqueued_at")
-	})
-	if err != nil {
-		return false, time.Time{}, 0, err
-	}
-	r.record(keys, res)
-	for _, x := range res {
-		wait = max(wait, x.Wait)
-	}
-	vals := rec.Val()
-	if len(vals) == 2 {
-		if s, ok := vals[1].(string); ok {
-			enqueued, _ = time.Parse(time.RFC3339Nano, s)
-		}
-		final = vals[0] == "final"
-	}
-	return final, enqueued, wait, nil
-}
-
-func (r *run) record(keys []ratelimit.Key, res []ratelimit.Reservation) {
-	if r.slots == nil {
-		r.slots = map[ratelimit.Key]time.Time{}
-	}
-	for i, k := range keys {
-		r.slots[k] = time.Now().Add(res[i].Wait)
-		r.held = append(r.held, k)
-	}
-}
-
-// waitSlot waits for the job's slot on key: the one reserved at the start,
-// or a new one (uploads are reserved just in time).
-func (r *run) waitSlot(ctx context.Context, key ratelimit.Key) error {
-	if at, ok := r.slots[key]; ok {
-		delete(r.slots, key)
-		return sleep(ctx, time.Until(at))
-	}
-	wait, err := r.reserve(ctx, key)
+// requeue puts the job back in its seller's line, to be released from
+// eligible on.
+func (r *run) requeue(ctx context.Context, eligible time.Time) error {
+	j := *r.job
+	payload, err := j.Encode()
 	if err != nil {
 		return err
 	}
-	delete(r.slots, key)
-	return sleep(ctx, wait)
+	e := lineEntry(r.id, &j, r.typ, payload)
+	if e.Eligible.Before(eligible) {
+		e.Eligible = eligible
+	}
+	if _, err := r.h.Lines.Push(ctx, e); err != nil {
+		return err
+	}
+	r.h.Metrics.requeued()
+	r.log.Debug("job back in its seller's line")
+	return nil
 }
 
-// release drops the job's reservation records (its slots are used or
-// abandoned) and its send mark (its outcome is recorded, or the send
-// definitely did not happen), in one round trip. Not called when the job
-// is deferred to its slot. The records share the seller's hash tag, the
-// mark the campaign's.
+// waitQuota sleeps for a quota wait and records it.
+func (r *run) waitQuota(ctx context.Context, d time.Duration) error {
+	r.h.Metrics.quotaWait(max(d, 0))
+	return sleep(ctx, d)
+}
+
+// release drops the job's send mark once its outcome is recorded, or when
+// the send definitely did not happen.
 func (r *run) release(ctx context.Context) {
-	records := r.h.Limiter.RecordKeys(r.held, r.id)
-	dropMark := r.guarded && (!r.sendAttempted || r.sendRefused || r.settled)
-	r.held = nil
-	if dropMark {
-		r.guarded = false
-	}
-	if len(records) == 0 && !dropMark {
+	if !r.guarded || (r.sendAttempted && !r.sendRefused && !r.settled) {
 		return
 	}
+	r.guarded = false
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_, _ = r.h.Outcomes.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if len(records) > 0 {
-			p.Del(ctx, records...)
-		}
-		if dropMark {
-			p.Del(ctx, r.h.Outcomes.guardKey(r.job.Campaign, r.id))
-		}
-		return nil
-	})
+	_ = r.h.Outcomes.rdb.Del(ctx, r.h.Outcomes.guardKey(r.job.Campaign, r.id)).Err()
 }
 
-// observe adapts the limiter to the x-amzn-RateLimit-Limit header, which
-// Amazon sends on 2xx, 400 and 404 answers.
-func (r *run) observe(ctx context.Context, key ratelimit.Key, resp *spapi.Response, err error) {
+// observe stores the rate Amazon reported in x-amzn-RateLimit-Limit (sent
+// on 2xx, 400 and 404 answers) for the seller's next release.
+func (r *run) observe(ctx context.Context, key dispatch.Key, resp *spapi.Response, err error) {
 	rate := 0.0
 	if resp != nil {
 		rate = resp.RateLimit
@@ -193,16 +201,16 @@ func (r *run) observe(ctx context.Context, key ratelimit.Key, resp *spapi.Respon
 	if _, overridden := r.h.Sellers.override(key.Seller, key.Operation); overridden {
 		return
 	}
-	// Amazon repeats the header on every answer; tell the limiter (a Redis
-	// round trip) only when the rate changes, or again after a while in
-	// case its state expired.
+	// Amazon repeats the header on every answer; store it (a Redis round
+	// trip) only when the rate changes, or again after a while in case it
+	// expired.
 	now := time.Now()
 	if v, ok := r.h.observed.Load(key); ok {
 		if o := v.(observation); o.rate == rate && now.Sub(o.at) < observeRefresh {
 			return
 		}
 	}
-	if r.h.Limiter.Observe(ctx, key, rate) == nil {
+	if r.h.Lines.Observe(ctx, key, rate) == nil {
 		r.h.observed.Store(key, observation{rate: rate, at: now})
 	}
 }
@@ -210,19 +218,23 @@ func (r *run) observe(ctx context.Context, key ratelimit.Key, resp *spapi.Respon
 // observeRefresh is how long a reported rate is trusted to be stored.
 const observeRefresh = time.Minute
 
-// observation is the last rate a worker passed to the limiter for a key.
+// observation is the last rate a worker stored for a key.
 type observation struct {
 	rate float64
 	at   time.Time
 }
 
-// NewLimiter returns the shared limiter with the sellers file's overrides.
-func NewLimiter(rdb redis.UniversalClient, sellers *Sellers, opts ratelimit.Options) *ratelimit.Limiter {
-	if opts.Override == nil {
-		opts.Override = LimitOverride(sellers)
+// StartRelease runs Release on rdb in the background; stop ends it and
+// waits for it.
+func StartRelease(rdb redis.UniversalClient, d *dispatch.Dispatcher, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = Release(ctx, d, asynq.NewClientFromRedisClient(rdb), asynq.NewInspectorFromRedisClient(rdb), log)
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
-	if opts.Slack == 0 {
-		opts.Slack = ratelimit.DefaultSlack
-	}
-	return ratelimit.New(rdb, opts)
 }

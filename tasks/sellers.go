@@ -310,6 +310,6 @@ func (s *Sellers) Limit(sellerID, operation string) Rate {
 	if r, ok := s.override(sellerID, operation); ok {
 		return r
 	}
-	d := defaultLimit(operation)
-	return Rate{Rate: d.Rate, Burst: d.Burst}
+	rate, burst := spapi.DefaultPlan(operation)
+	return Rate{Rate: rate, Burst: burst}
 }

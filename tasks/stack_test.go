@@ -20,9 +20,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/attachstore"
+	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/internal/redistest"
 	"github.com/spmsg/spmsg/ledger"
-	"github.com/spmsg/spmsg/ratelimit"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
@@ -91,15 +91,17 @@ func newStack(t *testing.T, cfg sandbox.Config) *stack {
 
 	s.outcomes = tasks.NewOutcomeStore(s.rdb, "", 0)
 	led := ledger.New(s.rdb, "")
-	s.handler = &tasks.Handler{Amazon: client, Store: store, Limiter: tasks.NewLimiter(s.rdb, sellers, ratelimit.Options{}),
+	lines := tasks.NewDispatcher(s.rdb, dispatch.Options{})
+	s.handler = &tasks.Handler{Amazon: client, Store: store, Lines: lines,
 		Ledger: led, Outcomes: s.outcomes, Sellers: sellers}
 	s.client = asynq.NewClientFromRedisClient(s.rdb)
-	s.producer = &tasks.Producer{Client: s.client, Outcomes: s.outcomes, Ledger: led,
+	s.producer = &tasks.Producer{Lines: lines, Outcomes: s.outcomes, Ledger: led,
 		Validation: tasks.Validation{Sellers: sellers}}
 	srv := tasks.NewServer(s.rdb, tasks.ServerOptions{Concurrency: 20, ShutdownTimeout: 5 * time.Second,
 		Backoff: tasks.Backoff{Base: 300 * time.Millisecond, Max: time.Second}})
 	require.NoError(t, srv.Start(tasks.NewServeMux(s.handler)))
 	t.Cleanup(srv.Shutdown)
+	t.Cleanup(tasks.StartRelease(s.rdb, lines, nil))
 	return s
 }
 

@@ -6,14 +6,14 @@ import (
 	"time"
 
 	"github.com/spmsg/spmsg/attachstore"
-	"github.com/spmsg/spmsg/ratelimit"
+	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/spapi"
 )
 
 // uploadAll reads, checks and uploads the job's attachments for this
 // order's exact send operation. It returns nil attachments (and nil error)
 // when it has already finished the job with an outcome.
-func (r *run) uploadAll(ctx context.Context, sendKey ratelimit.Key) ([]spapi.Attachment, error) {
+func (r *run) uploadAll(ctx context.Context) ([]spapi.Attachment, error) {
 	h, j := r.h, r.job
 	refs := make([]string, len(j.Attachments))
 	for i, a := range j.Attachments {
@@ -29,20 +29,23 @@ func (r *run) uploadAll(ctx context.Context, sendKey ratelimit.Key) ([]spapi.Att
 	}
 	defer func() { _ = attachstore.CloseAll(prepared) }()
 
-	upKey := ratelimit.Key{Seller: j.SellerID, Operation: spapi.OpCreateUploadDestinationForResource}
+	upKey := dispatch.Key{Seller: j.SellerID, Operation: spapi.OpCreateUploadDestinationForResource}
 	resource := r.typ.UploadResource(j.OrderID)
 	out := make([]spapi.Attachment, len(prepared))
 	for i, p := range prepared {
-		if err := r.waitSlot(ctx, upKey); err != nil {
+		// Uploads are not released from a line: book the slot now (10/s,
+		// burst 10: rarely a wait).
+		wait, err := h.Lines.Reserve(ctx, j.SellerID, upKey.Operation)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.waitQuota(ctx, wait); err != nil {
 			return nil, err
 		}
 		t0 := time.Now()
 		dest, resp, err := h.Amazon.CreateUploadDestination(ctx, j.SellerID, resource, j.MarketplaceID, p.ContentMD5, p.MIME)
 		h.Metrics.call(spapi.OpCreateUploadDestinationForResource, t0, resp, err)
 		r.observe(ctx, upKey, resp, err)
-		// The slot is used: drop the record so the next attachment books
-		// its own slot (a reservation is per job and key).
-		_ = h.Limiter.Done(ctx, upKey, r.id)
 		if err != nil {
 			if spapi.IsOutcomeUnknown(err) {
 				// Creating a destination twice is harmless: retry.

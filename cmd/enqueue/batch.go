@@ -23,9 +23,9 @@ Reads message jobs from FILE (.jsonl: one JSON object a line; .csv: a header
 row with the job field names; - reads stdin), validates every row with the
 worker's own validation, reports each bad row with its line number, field and
 reason, and enqueues the good rows. Bad rows never stop good ones unless
---strict. Campaign jobs are paced to each seller's quota by scheduling
-(not_before), so a large file neither floods the queue nor churns in Redis;
-the command returns as soon as the jobs are queued.
+--strict. Jobs join their seller's line; workers release each seller's jobs
+as its quota allows, so a large file neither floods the queue nor churns in
+Redis. The command returns as soon as the jobs are queued.
 
 Rows without a campaign get --campaign, or the file's base name (stdin:
 "stdin-DATE"). That default campaign labels reports only: it is not part of
@@ -148,8 +148,7 @@ func (o *batchOpts) run(ctx context.Context, path string, stdin io.Reader, stdou
 	}
 	defer a.close()
 	resolver.Store = a.store
-	b := &batch{opts: o, app: a, resolver: resolver,
-		pacer: newPacer(a.rdb, a.sellers), progress: newProgress(stderr, src.size, o.noProgress || o.asJSON)}
+	b := &batch{opts: o, app: a, resolver: resolver, progress: newProgress(stderr, src.size, o.noProgress || o.asJSON)}
 	b.sum.Campaign = o.campaign
 	b.sum.DryRun = o.dryRun
 	b.sum.Rejected = []rejection{}
@@ -174,9 +173,6 @@ func (o *batchOpts) run(ctx context.Context, path string, stdin io.Reader, stdou
 		return err
 	}
 	b.progress.finish()
-	if err := b.pacer.save(ctx); err != nil {
-		return err
-	}
 	return b.report(stdout, stderr, "")
 }
 
@@ -203,7 +199,6 @@ type batch struct {
 	opts     *batchOpts
 	app      *app
 	resolver tasks.AttachmentResolver
-	pacer    *pacer
 	progress *progress
 
 	mu  sync.Mutex
@@ -287,9 +282,6 @@ func (b *batch) pass(ctx context.Context, src *input, enqueue bool) error {
 				b.mu.Unlock()
 			}
 			return nil
-		}
-		if err := b.pacer.pace(ctx, j); err != nil {
-			return err
 		}
 		select {
 		case work <- item{line: line, job: j}:

@@ -14,7 +14,6 @@ import (
 
 	"github.com/spmsg/spmsg/httpapi"
 	"github.com/spmsg/spmsg/internal/cli"
-	"github.com/spmsg/spmsg/tasks"
 )
 
 const serveUsage = `Usage: enqueue serve [--addr 127.0.0.1:8080] [flags]
@@ -131,7 +130,7 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	defer a.close()
 	api, err := httpapi.New(httpapi.Config{Producer: a.producer, Outcomes: a.outcomes, Store: a.store, Redis: a.rdb,
-		Tokens: tokens, Logger: log, Pace: a.paceJobs})
+		Tokens: tokens, Logger: log})
 	if err != nil {
 		return usageErr("ENQUEUE_API_TOKENS: %v", strings.TrimPrefix(err.Error(), "httpapi: ")) // a token's seller list
 	}
@@ -167,28 +166,6 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// paceJobs spreads one request's campaign jobs over their sellers' quota,
-// as `enqueue batch` does, continuing from the sellers' pacing cursors in
-// Redis. Jobs without a campaign are left alone.
-func (a *app) paceJobs(ctx context.Context, jobs []*tasks.Job) error {
-	var p *pacer
-	for _, j := range jobs {
-		if j.Campaign == "" {
-			continue
-		}
-		if p == nil {
-			p = newPacer(a.rdb, a.sellers)
-		}
-		if err := p.pace(ctx, j); err != nil {
-			return err
-		}
-	}
-	if p == nil {
-		return nil
-	}
-	return p.save(ctx)
 }
 
 // String describes the serve settings without the bearer tokens or the

@@ -18,12 +18,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/internal/testkit"
 
 	"github.com/spmsg/spmsg/attachstore"
 	"github.com/spmsg/spmsg/internal/redistest"
 	"github.com/spmsg/spmsg/ledger"
-	"github.com/spmsg/spmsg/ratelimit"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
@@ -335,7 +335,9 @@ func startWorker(t *testing.T, f *fixture) *sandbox.Sandbox {
 	require.NoError(t, err)
 	store, err := attachstore.Open(ctx, f.env["ATTACHMENT_STORE"])
 	require.NoError(t, err)
-	h := &tasks.Handler{Amazon: client, Store: store, Limiter: ratelimit.New(rdb, ratelimit.Options{}),
+	lines := tasks.NewDispatcher(rdb, dispatch.Options{})
+	t.Cleanup(tasks.StartRelease(rdb, lines, nil))
+	h := &tasks.Handler{Amazon: client, Store: store, Lines: lines,
 		Ledger: ledger.New(rdb, ""), Outcomes: tasks.NewOutcomeStore(rdb, "", 0), Sellers: sellers}
 	srv := tasks.NewServer(rdb, tasks.ServerOptions{Concurrency: 4, ShutdownTimeout: 5 * time.Second,
 		Backoff: tasks.Backoff{Base: 300 * time.Millisecond, Max: time.Second}})

@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -18,10 +21,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/spmsg/spmsg/attachstore"
+	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/internal/cli"
 	"github.com/spmsg/spmsg/internal/redisguard"
 	"github.com/spmsg/spmsg/ledger"
-	"github.com/spmsg/spmsg/ratelimit"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -37,6 +40,9 @@ type worker struct {
 	httpAddr string
 	handler  *tasks.Handler
 	outcomes *tasks.OutcomeStore
+	lines    *dispatch.Dispatcher
+	// stopRelease ends this process's release of due jobs (set by start).
+	stopRelease func()
 }
 
 // run parses the configuration, starts the worker and serves until ctx is
@@ -60,9 +66,33 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	if err := w.start(); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	w.shutdown()
-	return nil
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			w.shutdown()
+			return nil
+		case <-hup:
+			w.reloadOverrides(ctx)
+		}
+	}
+}
+
+// reloadOverrides reads the sellers file again and applies its rate
+// overrides for every worker process from their next release (SIGHUP).
+// Other changes (sellers, tokens, regions) take a restart.
+func (w *worker) reloadOverrides(ctx context.Context) {
+	s, err := tasks.LoadSellersFile(w.cfg.SellersFile)
+	if err == nil {
+		err = tasks.ApplyOverrides(ctx, w.lines, s)
+	}
+	if err != nil {
+		w.log.Error("SIGHUP: sellers file not reloaded; the earlier overrides stay", "error", err)
+		return
+	}
+	w.log.Info("SIGHUP: rate overrides reloaded from the sellers file (other changes need a restart)", "sellers", len(s.List()))
 }
 
 func loadSellers(cfg Config) (*tasks.Sellers, error) {
@@ -112,10 +142,14 @@ func newWorker(ctx context.Context, cfg Config, sellers *tasks.Sellers, logOut i
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := tasks.NewMetrics(reg)
 	outcomes := tasks.NewOutcomeStore(rdb, "", 0)
+	lines := tasks.NewDispatcher(rdb, dispatch.Options{})
+	if err := tasks.ApplyOverrides(pctx, lines, sellers); err != nil {
+		return nil, fmt.Errorf("apply the sellers file's rate overrides: %w", err)
+	}
 	h := &tasks.Handler{
 		Amazon:   client,
 		Store:    store,
-		Limiter:  tasks.NewLimiter(rdb, sellers, ratelimit.Options{}),
+		Lines:    lines,
 		Ledger:   ledger.New(rdb, ""),
 		Outcomes: outcomes,
 		Sellers:  sellers,
@@ -128,7 +162,7 @@ func newWorker(ctx context.Context, cfg Config, sellers *tasks.Sellers, logOut i
 	if guard != nil {
 		h.Durable = guard
 	}
-	w := &worker{cfg: cfg, log: log, rdb: rdb, connOpt: connOpt, handler: h, outcomes: outcomes}
+	w := &worker{cfg: cfg, log: log, rdb: rdb, connOpt: connOpt, handler: h, outcomes: outcomes, lines: lines}
 	reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(rdb)))
 	w.srv = tasks.NewServer(rdb, tasks.ServerOptions{Concurrency: cfg.Concurrency, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log})
 	if cfg.MetricsAddr != "" {
@@ -194,6 +228,7 @@ func (w *worker) start() error {
 	if err := w.srv.Start(tasks.NewServeMux(w.handler)); err != nil {
 		return fmt.Errorf("start asynq server: %w", err)
 	}
+	w.stopRelease = tasks.StartRelease(w.rdb, w.lines, w.log)
 	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "redis", cli.Redact(w.cfg.RedisURL),
 		"metrics", w.httpAddr, "queues", strings.Join([]string{tasks.QueueTransactional, tasks.QueueCampaign}, ","))
 	return nil
@@ -201,6 +236,9 @@ func (w *worker) start() error {
 
 func (w *worker) shutdown() {
 	w.log.Info("shutting down: finishing running jobs", "timeout", w.cfg.ShutdownTimeout)
+	if w.stopRelease != nil {
+		w.stopRelease() // jobs already released stay queued for any worker
+	}
 	w.srv.Shutdown()
 	if w.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

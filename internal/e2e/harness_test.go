@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/internal/cli"
 	"github.com/spmsg/spmsg/ledger"
 	"github.com/spmsg/spmsg/sandbox"
@@ -141,8 +142,7 @@ func newDeployment(t *testing.T, redisURL string, nSellers int, cfg sandbox.Conf
 	sellers, err := tasks.LoadSellersFile(d.sellersFile)
 	require.NoError(t, err)
 	d.outcomes = tasks.NewOutcomeStore(rdb, "", 0)
-	client := asynq.NewClientFromRedisClient(rdb)
-	d.producer = &tasks.Producer{Client: client, Outcomes: d.outcomes, Ledger: ledger.New(rdb, ""),
+	d.producer = &tasks.Producer{Lines: tasks.NewDispatcher(rdb, dispatch.Options{}), Outcomes: d.outcomes, Ledger: ledger.New(rdb, ""),
 		Validation: tasks.Validation{Sellers: sellers}}
 	d.inspector = asynq.NewInspectorFromRedisClient(rdb)
 	return d

@@ -16,10 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/attachstore"
+	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/internal/quota"
 	"github.com/spmsg/spmsg/internal/redistest"
 	"github.com/spmsg/spmsg/ledger"
-	"github.com/spmsg/spmsg/ratelimit"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
@@ -62,6 +62,7 @@ type stack struct {
 	producer *tasks.Producer
 	outcomes *tasks.OutcomeStore
 	defers   *deferCounter
+	lines    *dispatch.Dispatcher
 }
 
 // newStack builds the deployment. messaging is the sandbox's default plan
@@ -104,9 +105,11 @@ func newStack(tb testing.TB, messaging sandbox.Rate, sellers ...seller) *stack {
 
 	s.outcomes = tasks.NewOutcomeStore(s.rdb, "", 0)
 	led := ledger.New(s.rdb, "")
-	s.handler = &tasks.Handler{Amazon: client, Store: store, Limiter: tasks.NewLimiter(s.rdb, parsed, ratelimit.Options{}),
+	s.lines = tasks.NewDispatcher(s.rdb, dispatch.Options{})
+	require.NoError(tb, tasks.ApplyOverrides(context.Background(), s.lines, parsed))
+	s.handler = &tasks.Handler{Amazon: client, Store: store, Lines: s.lines,
 		Ledger: led, Outcomes: s.outcomes, Sellers: parsed, Metrics: tasks.NewMetrics(nil)}
-	s.producer = &tasks.Producer{Client: asynq.NewClientFromRedisClient(s.rdb), Outcomes: s.outcomes, Ledger: led,
+	s.producer = &tasks.Producer{Lines: s.lines, Outcomes: s.outcomes, Ledger: led,
 		Validation: tasks.Validation{Sellers: parsed}}
 	return s
 }
@@ -132,6 +135,7 @@ func (s *stack) startWith(srv *asynq.Server, h asynq.Handler) {
 	mux.Handle(tasks.TypeMessage, h)
 	require.NoError(s.tb, srv.Start(mux))
 	s.tb.Cleanup(srv.Shutdown)
+	s.tb.Cleanup(tasks.StartRelease(s.rdb, s.lines, nil))
 }
 
 // orderID returns a distinct valid order id for seller index i, job n.
