@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
@@ -22,7 +23,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 
 // Ensure asynq's own web UI (asynqmon, as docker-compose runs it) sees
-// spmsg's queues and tasks in Redis.
+// spmsg's queues and the tasks released to them.
 func TestAsynqmonSeesSpmsgQueues(t *testing.T) {
 	ctx := context.Background()
 	rdb := redistest.Client(t)
@@ -35,6 +36,23 @@ func TestAsynqmonSeesSpmsgQueues(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, tasks.StatusAccepted, res.Status)
 	}
+	// A worker process's release loop (without its asynq server) hands
+	// both jobs from their seller's lines to the queues.
+	stop := tasks.StartRelease(rdb, p.Lines, nil)
+	defer stop()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	require.Eventually(t, func() bool {
+		jobs, err := p.Lines.Jobs(ctx)
+		if err != nil || len(jobs) > 0 {
+			return false
+		}
+		for _, q := range []string{tasks.QueueTransactional, tasks.QueueCampaign} {
+			if info, err := insp.GetQueueInfo(q); err != nil || info.Pending != 1 {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 10*time.Millisecond, "both jobs released to their queues")
 
 	opt, err := asynq.ParseRedisURI(redistest.URL(t))
 	require.NoError(t, err)

@@ -179,3 +179,22 @@ func (d *Dispatcher) Confirm(ctx context.Context, rs []Released) error {
 	}
 	return nil
 }
+
+// Jobs returns the payload of every job waiting in a line or being handed
+// off, by id (for status and tests; it reads every shard's jobs hash).
+func (d *Dispatcher) Jobs(ctx context.Context) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for s := range Shards {
+		m, err := d.rdb.HGetAll(ctx, keysOf(d.o.Prefix, s).jobs()).Result()
+		if err != nil {
+			return nil, fmt.Errorf("dispatch: jobs: %w", err)
+		}
+		for id, v := range m {
+			_, v, _ = strings.Cut(v, "\n")
+			_, v, _ = strings.Cut(v, "\n")
+			_, payload, _ := strings.Cut(v, "\n")
+			out[id] = []byte(payload)
+		}
+	}
+	return out, nil
+}

@@ -88,8 +88,14 @@ func TestObservedRateAppliesToQueued(t *testing.T) {
 	require.InDelta(t, 19.0/4, span.Seconds(), 0.5, "20 jobs at 4/s, not 1/s: %s", span)
 }
 
-// bySlot sorts hand-offs by slot (hand-offs of one step run concurrently).
+// bySlot sorts hand-offs by slot, then id (hand-offs of one step run
+// concurrently; jobs of one burst share a slot).
 func bySlot(hs []handed) []handed {
-	sort.SliceStable(hs, func(i, j int) bool { return hs[i].Slot.Before(hs[j].Slot) })
+	sort.SliceStable(hs, func(i, j int) bool {
+		if !hs[i].Slot.Equal(hs[j].Slot) {
+			return hs[i].Slot.Before(hs[j].Slot)
+		}
+		return hs[i].ID < hs[j].ID
+	})
 	return hs
 }

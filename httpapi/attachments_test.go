@@ -11,11 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/attachstore"
+	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/httpapi"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -54,9 +54,9 @@ func TestUploadThenReference(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, a.status, string(a.body))
 	var r itemResult
 	a.decode(t, &r)
-	info, err := asynq.NewInspectorFromRedisClient(f.rdb).GetTaskInfo(tasks.QueueTransactional, r.ID)
+	jobs, err := tasks.NewDispatcher(f.rdb, dispatch.Options{}).Jobs(context.Background())
 	require.NoError(t, err)
-	j, err := tasks.DecodeJob(info.Payload)
+	j, err := tasks.DecodeJob(jobs[r.ID])
 	require.NoError(t, err)
 	assert.Equal(t, []tasks.Attachment{{Source: ref.Source, FileName: "invoice-1234.pdf"}}, j.Attachments)
 }

@@ -19,11 +19,11 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/attachstore"
+	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/httpapi"
 	"github.com/spmsg/spmsg/internal/redistest"
 	"github.com/spmsg/spmsg/tasks"
@@ -171,20 +171,12 @@ func (f *fixture) get(path string, headers ...string) answer {
 	return f.do(http.MethodGet, path, nil, headers...)
 }
 
-// queued counts the jobs waiting in asynq (pending and scheduled, both
-// queues).
+// queued counts the jobs waiting in their sellers' lines.
 func (f *fixture) queued() int {
 	f.t.Helper()
-	insp := asynq.NewInspectorFromRedisClient(f.rdb)
-	n := 0
-	for _, q := range []string{tasks.QueueTransactional, tasks.QueueCampaign} {
-		info, err := insp.GetQueueInfo(q)
-		if err != nil {
-			continue // the queue does not exist yet
-		}
-		n += info.Pending + info.Scheduled
-	}
-	return n
+	jobs, err := tasks.NewDispatcher(f.rdb, dispatch.Options{}).Jobs(context.Background())
+	require.NoError(f.t, err)
+	return len(jobs)
 }
 
 // spec is openapi.json loaded and routed.

@@ -85,7 +85,7 @@ func TestOrderPipelineProducer(t *testing.T) {
 	assert.Equal(t, "pending", rec.State)
 }
 
-// Ensure a job whose record exists without a task (its producer died
+// Ensure a job whose record exists without a line entry (its producer died
 // between the two steps) is queued by the next Enqueue, never lost.
 func TestProducerRequeuesOrphanedRecord(t *testing.T) {
 	ctx := context.Background()
@@ -101,9 +101,9 @@ func TestProducerRequeuesOrphanedRecord(t *testing.T) {
 	res, err := p.Enqueue(ctx, j)
 	require.NoError(t, err)
 	assert.Equal(t, tasks.StatusAccepted, res.Status)
-	info, err := p.Inspector.GetTaskInfo(res.Queue, res.ID)
+	waiting, err := p.Lines.Waiting(ctx, sellerNA, res.ID)
 	require.NoError(t, err)
-	assert.Equal(t, res.ID, info.ID)
+	assert.True(t, waiting, "in its seller's line")
 
 	again, err := p.Enqueue(ctx, j)
 	require.NoError(t, err)

@@ -322,10 +322,17 @@ func (d *deployment) checkWorkers() {
 	}
 }
 
-// queueState sums asynq's queues: tasks not yet done (pending, active,
-// scheduled, retry) and archived ones. Errors (Redis restarting) count as
-// "not known yet": ok is false.
+// queueState sums the jobs not yet done (waiting in their sellers' lines,
+// or in asynq's queues: pending, active, scheduled, retry) and archived
+// ones. Errors (Redis restarting) count as "not known yet": ok is false.
 func (d *deployment) queueState() (open, archived int, ok bool) {
+	ctx, cancel := withTimeout()
+	defer cancel()
+	waiting, err := d.producer.Lines.Jobs(ctx)
+	if err != nil {
+		return 0, 0, false
+	}
+	open = len(waiting)
 	for _, q := range []string{tasks.QueueTransactional, tasks.QueueCampaign} {
 		info, err := d.inspector.GetQueueInfo(q)
 		if err != nil {
