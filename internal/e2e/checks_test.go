@@ -17,7 +17,7 @@ import (
 
 // assertNoneTwice fails for every message the sandbox recorded more than
 // once.
-func assertNoneTwice(t *testing.T, counts map[msgKey]int) {
+func assertNoneTwice(t testing.TB, counts map[msgKey]int) {
 	t.Helper()
 	var twice []string
 	for k, n := range counts {
@@ -31,7 +31,7 @@ func assertNoneTwice(t *testing.T, counts map[msgKey]int) {
 
 // assertEveryJobFinal fails for a job whose record is not final and for
 // tasks left in asynq (open, or archived without an outcome).
-func (d *deployment) assertEveryJobFinal(t *testing.T, all []accepted, recs map[string]*tasks.Record) {
+func (d *deployment) assertEveryJobFinal(t testing.TB, all []accepted, recs map[string]*tasks.Record) {
 	t.Helper()
 	for _, a := range all {
 		if r := recs[a.id]; r != nil {
@@ -58,7 +58,7 @@ func sentCounts(sent []sandbox.SentMessage) map[msgKey]int {
 // seller's operation exceeded Amazon's token bucket (Messaging: 1/s, burst
 // 5): in every window [t_i, t_j], at most burst + rate*(t_j - t_i) sends.
 // The window check is exact for a token bucket that starts full.
-func assertWithinQuota(t *testing.T, sent []sandbox.SentMessage) {
+func assertWithinQuota(t testing.TB, sent []sandbox.SentMessage) {
 	t.Helper()
 	times := map[[2]string][]time.Time{}
 	for _, m := range sent {
@@ -87,7 +87,7 @@ func assertWithinQuota(t *testing.T, sent []sandbox.SentMessage) {
 // seller's quota. On failure it shows the first 429s with the same seller's
 // earlier calls of that operation, which tells a burst after an idle
 // stretch from a steady overrun.
-func (d *deployment) assertFewThrottled(t *testing.T, maxFrac float64) {
+func (d *deployment) assertFewThrottled(t testing.TB, maxFrac float64) {
 	t.Helper()
 	st := d.sb.Stats()
 	var calls int64

@@ -68,7 +68,7 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // the SP-API sandbox over HTTP, a sellers file, a file attachment store,
 // a producer in the test process and worker OS processes.
 type deployment struct {
-	t           *testing.T
+	t           testing.TB
 	redisURL    string
 	sb          *sandbox.Sandbox
 	spapiURL    string
@@ -93,7 +93,7 @@ type deployment struct {
 // newDeployment starts the sandbox with nSellers sellers (ids E2E<nn>SELLER,
 // each with its own refresh token) and connects a producer to redisURL
 // through the same REDIS_URL parsing the commands use.
-func newDeployment(t *testing.T, redisURL string, nSellers int, cfg sandbox.Config) *deployment {
+func newDeployment(t testing.TB, redisURL string, nSellers int, cfg sandbox.Config) *deployment {
 	t.Helper()
 	d := &deployment{t: t, redisURL: redisURL}
 	type sellerEntry struct {
