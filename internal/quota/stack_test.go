@@ -121,7 +121,7 @@ func opOf(tb testing.TB, typ string) string {
 }
 
 // start runs the worker as cmd/worker does (tasks.NewServer) with the
-// given concurrency (0: the default, 50), counting deferrals per job.
+// given concurrency (0: the default, 100), counting deferrals per job.
 func (s *stack) start(concurrency int) {
 	s.tb.Helper()
 	srv := tasks.NewServer(s.rdb, tasks.ServerOptions{Concurrency: concurrency, ShutdownTimeout: 5 * time.Second})
