@@ -93,21 +93,24 @@ type deployment struct {
 // newDeployment starts the sandbox with nSellers sellers (ids E2E<nn>SELLER,
 // each with its own refresh token) and connects a producer to redisURL
 // through the same REDIS_URL parsing the commands use.
-func newDeployment(t testing.TB, redisURL string, nSellers int, cfg sandbox.Config) *deployment {
+//
+// Each opt may give seller i a grant in the sandbox (Amazon's side) and rate
+// overrides in the sellers file (the worker's side).
+func newDeployment(t testing.TB, redisURL string, nSellers int, cfg sandbox.Config, opts ...sellerOpt) *deployment {
 	t.Helper()
 	d := &deployment{t: t, redisURL: redisURL}
-	type sellerEntry struct {
-		ID           string `json:"id"`
-		RefreshToken string `json:"refresh_token"`
-		Region       string `json:"region"`
-	}
 	var entries []sellerEntry
 	for i := range nSellers {
 		id := fmt.Sprintf("E2E%02dSELLER", i)
 		tok := "Atzr|" + id + "|e2e-refresh"
 		d.sellers = append(d.sellers, id)
-		entries = append(entries, sellerEntry{ID: id, RefreshToken: tok, Region: "na"})
-		cfg.Sellers = append(cfg.Sellers, sandbox.Seller{ID: id, RefreshToken: tok})
+		e := sellerEntry{ID: id, RefreshToken: tok, Region: "na"}
+		sb := sandbox.Seller{ID: id, RefreshToken: tok}
+		for _, o := range opts {
+			o(i, &sb, &e)
+		}
+		entries = append(entries, e)
+		cfg.Sellers = append(cfg.Sellers, sb)
 	}
 	cfg.ClientID, cfg.ClientSecret = lwaClientID, lwaClientSecret
 	sb, err := sandbox.New(cfg)
@@ -147,6 +150,17 @@ func newDeployment(t testing.TB, redisURL string, nSellers int, cfg sandbox.Conf
 	d.inspector = asynq.NewInspectorFromRedisClient(rdb)
 	return d
 }
+
+// sellerEntry is one entry of the deployment's sellers file.
+type sellerEntry struct {
+	ID           string                `json:"id"`
+	RefreshToken string                `json:"refresh_token"`
+	Region       string                `json:"region"`
+	Rates        map[string]tasks.Rate `json:"rates,omitempty"`
+}
+
+// sellerOpt configures seller i in the sandbox and in the sellers file.
+type sellerOpt func(i int, sb *sandbox.Seller, e *sellerEntry)
 
 // workerProc is one worker OS process.
 type workerProc struct {
@@ -353,7 +367,8 @@ func withTimeout() (context.Context, context.CancelFunc) {
 }
 
 // workerEnv is a worker process's whole environment: the deployment's
-// configuration, and REDIS_ACCEPT_RISK=1 unless strictRedis.
+// configuration, WORKER_CONCURRENCY unless 0 (the default), and
+// REDIS_ACCEPT_RISK=1 unless strictRedis.
 func (d *deployment) workerEnv(concurrency int) []string {
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
@@ -366,11 +381,13 @@ func (d *deployment) workerEnv(concurrency int) []string {
 		"SPAPI_ENDPOINT=" + d.spapiURL,
 		"SPAPI_LWA_ENDPOINT=" + d.spapiURL + sandbox.TokenPath,
 		"ATTACHMENT_STORE=file://" + d.storeDir,
-		fmt.Sprintf("WORKER_CONCURRENCY=%d", concurrency),
 		"WORKER_SHUTDOWN_TIMEOUT=5s",
 		"METRICS_ADDR=127.0.0.1:0",
 		"LOG_FORMAT=json",
 		"LOG_LEVEL=info",
+	}
+	if concurrency > 0 {
+		env = append(env, fmt.Sprintf("WORKER_CONCURRENCY=%d", concurrency))
 	}
 	if !d.strictRedis {
 		env = append(env, "REDIS_ACCEPT_RISK=1")

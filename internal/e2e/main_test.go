@@ -10,9 +10,9 @@ import (
 	"github.com/spmsg/spmsg/internal/redistest"
 )
 
-// workerBin is the worker binary built once for this test binary. It is
+// workerBin and enqueueBin are the commands built once for this test binary. It is
 // test infrastructure, set in TestMain before any test runs.
-var workerBin string //nolint:gochecknoglobals // built once per test binary
+var workerBin, enqueueBin string //nolint:gochecknoglobals // built once per test binary
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "spmsg-e2e-bin-*")
@@ -20,10 +20,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		os.Exit(1)
 	}
-	workerBin = filepath.Join(dir, "worker")
-	build := exec.Command("go", "build", "-o", workerBin, "github.com/spmsg/spmsg/cmd/worker")
+	workerBin, enqueueBin = filepath.Join(dir, "worker"), filepath.Join(dir, "enqueue")
+	build := exec.Command("go", "build", "-o", dir, "github.com/spmsg/spmsg/cmd/worker", "github.com/spmsg/spmsg/cmd/enqueue")
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/worker: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/worker ./cmd/enqueue: %v\n%s", err, out)
 		_ = os.RemoveAll(dir)
 		os.Exit(1)
 	}
