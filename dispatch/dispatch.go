@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
@@ -32,6 +33,9 @@ const (
 	DefaultHandoffTimeout = 15 * time.Second
 	// DefaultBatch is the most jobs one release step takes from a shard.
 	DefaultBatch = 256
+	// DefaultMaxQueued is how many released jobs may wait for a worker
+	// before releases pause (see Options.Queued).
+	DefaultMaxQueued = 100
 )
 
 // scheduleTTL is how long a schedule (and the rate Amazon reported) outlives
@@ -71,9 +75,16 @@ type Options struct {
 	// CampaignShare is the fraction of a seller's rate campaign jobs may
 	// use, in (0, 1]; zero means 1.
 	CampaignShare float64
-	// Lead, IdlePoll, Slack, HandoffTimeout and Batch: see the defaults.
+	// Lead, IdlePoll, Slack, HandoffTimeout, Batch and MaxQueued: see the
+	// defaults.
 	Lead, IdlePoll, Slack, HandoffTimeout time.Duration
-	Batch                                 int
+	Batch, MaxQueued                      int
+	// Queued, when set, returns how many released jobs wait for a free
+	// worker (asynq's pending tasks). While MaxQueued or more do, releases
+	// pause: a job is booked its slot only when a worker can take it at
+	// that slot, so busy workers never make calls late and bunched (which
+	// Amazon's bucket would answer with 429s). nil: no back-pressure.
+	Queued func(ctx context.Context) (int, error)
 }
 
 // Dispatcher keeps the per-seller lines and schedules in Redis. It is safe
@@ -118,6 +129,9 @@ func New(rdb redis.UniversalClient, o Options) *Dispatcher {
 	}
 	if o.Batch <= 0 {
 		o.Batch = DefaultBatch
+	}
+	if o.MaxQueued <= 0 {
+		o.MaxQueued = DefaultMaxQueued
 	}
 	if o.Defaults == nil {
 		o.Defaults = func(string) Plan { return Plan{Rate: 1, Burst: 1} }

@@ -97,22 +97,23 @@ type Released struct {
 	shard int
 }
 
-// releaseShard runs one release step on a shard. next is the shard's
-// earliest due time (zero when nothing waits).
-func (d *Dispatcher) releaseShard(ctx context.Context, p redis.Pipeliner, shard int) *redis.Cmd {
+// releaseShard queues one release step on a shard, taking at most max
+// jobs.
+func (d *Dispatcher) releaseShard(ctx context.Context, p redis.Pipeliner, shard, max int) *redis.Cmd {
 	k := keysOf(d.o.Prefix, shard)
 	return d.release.s.EvalSha(ctx, p, []string{k.due(), k.jobs(), k.handoff(), k.plans()},
-		k.base, d.o.Lead.Microseconds(), d.o.Batch, fmtFloat(d.o.Margin), fmtFloat(d.o.CampaignShare),
+		k.base, d.o.Lead.Microseconds(), max, fmtFloat(d.o.Margin), fmtFloat(d.o.CampaignShare),
 		d.o.HandoffTimeout.Milliseconds(), d.o.Slack.Microseconds(), d.defs, scheduleTTL.Milliseconds())
 }
 
-// Release runs one release step on each of the shards and returns the
-// released jobs and, per shard, when it is next due (zero: nothing waits).
-func (d *Dispatcher) Release(ctx context.Context, shards []int) ([]Released, []time.Time, error) {
+// Release runs one release step on each of the shards, taking at most
+// max jobs from each, and returns the released jobs and, per shard, when it
+// is next due (zero: nothing waits).
+func (d *Dispatcher) Release(ctx context.Context, shards []int, max int) ([]Released, []time.Time, error) {
 	run := func() ([]redis.Cmder, error) {
 		return d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, s := range shards {
-				d.releaseShard(ctx, p, s)
+				d.releaseShard(ctx, p, s, max)
 			}
 			return nil
 		})

@@ -15,6 +15,10 @@ type Handoff func(ctx context.Context, r Released) error
 // handoffWorkers bounds the hand-offs in flight per release step.
 const handoffWorkers = 16
 
+// backPressurePoll is how soon releases are tried again while the workers
+// are behind.
+const backPressurePoll = 10 * time.Millisecond
+
 // Run releases due jobs until ctx ends: it runs a release step on each
 // shard when the shard's next job is due (or every IdlePoll when nothing
 // is known to be due), and hands what it releases to handoff. Every worker
@@ -37,8 +41,25 @@ func (d *Dispatcher) Run(ctx context.Context, handoff Handoff, log *slog.Logger)
 				wake = next[s]
 			}
 		}
+		per := d.o.Batch
+		if len(due) > 0 && d.o.Queued != nil {
+			// Back-pressure: release only what the workers can start on
+			// time.
+			if n, err := d.o.Queued(ctx); err == nil {
+				per = min(per, max(0, d.o.MaxQueued-n)/len(due))
+				if per == 0 && n < d.o.MaxQueued {
+					per = 1
+				}
+			}
+			if per == 0 {
+				due = due[:0]
+				if t := now.Add(backPressurePoll); t.Before(wake) {
+					wake = t
+				}
+			}
+		}
 		if len(due) > 0 {
-			rs, nexts, err := d.Release(ctx, due)
+			rs, nexts, err := d.Release(ctx, due, per)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -61,7 +82,7 @@ func (d *Dispatcher) Run(ctx context.Context, handoff Handoff, log *slog.Logger)
 						n = l
 					}
 				}
-				if taken[s] >= d.o.Batch {
+				if taken[s] >= per {
 					n = after // a full batch: more may be due now
 				}
 				next[s] = n

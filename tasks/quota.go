@@ -19,12 +19,35 @@ import (
 // for every operation a job can call. Apply the sellers file's overrides
 // with ApplyOverrides.
 func NewDispatcher(rdb redis.UniversalClient, o dispatch.Options) *dispatch.Dispatcher {
+	if o.Queued == nil {
+		o.Queued = func(ctx context.Context) (int, error) { return queued(ctx, rdb) }
+	}
 	o.Defaults = func(op string) dispatch.Plan {
 		rate, burst := spapi.DefaultPlan(op)
 		return dispatch.Plan{Rate: rate, Burst: burst}
 	}
 	o.Operations = operations()
 	return dispatch.New(rdb, o)
+}
+
+// queued counts the released jobs waiting for a worker: the lengths of
+// asynq's pending lists (asynq's key layout, stable since v0.18).
+func queued(ctx context.Context, rdb redis.UniversalClient) (int, error) {
+	var cmds []*redis.IntCmd
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for q := range Queues() {
+			cmds = append(cmds, p.LLen(ctx, "asynq:{"+q+"}:pending"))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range cmds {
+		n += int(c.Val())
+	}
+	return n, nil
 }
 
 // operations lists every operation a job can call.

@@ -1,11 +1,16 @@
 package quota_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"text/tabwriter"
@@ -20,33 +25,144 @@ import (
 	"github.com/spmsg/spmsg/tasks"
 )
 
-// churnPlan is the benchmark's plan: one seller at 5 messages/s, burst 5,
-// for every Messaging operation, granted by the sandbox and configured in
-// the sellers file. The window is fixed, so the ideal is 50 sends.
+// The benchmark's plans and timing. Each plan is every Messaging
+// operation's, granted by the sandbox and set in the sellers file.
 var (
-	churnGrant  = sandbox.Rate{PerSecond: 5, Burst: 5}
-	churnFile   = tasks.Rate{Rate: 5, Burst: 5}
-	churnWindow = 10 * time.Second
-	churnSettle = 2 * time.Second
+	// churnFast is the backlog axis's seller and each of the 10 sellers.
+	churnFast = sandbox.Rate{PerSecond: 5, Burst: 5}
+	// churnSlow is each of the 1,000 sellers: 50 msgs/s in all, as for
+	// the 10 sellers at churnFast.
+	churnSlow = sandbox.Rate{PerSecond: 0.05, Burst: 1}
+	// churnWindow is how long sends and commands are counted.
+	churnWindow = 20 * time.Second
+	// churnSettle is how long after the backlog is queued (and, with
+	// several sellers, after the last seller's first job may go) the
+	// window starts: the bursts are spent, the stack is in its steady
+	// state.
+	churnSettle = 3 * time.Second
+	// churnIdle is how long the idle stack is measured before anything
+	// is enqueued, after a second for it to start.
+	churnIdle = 3 * time.Second
 )
+
+// churnWide is the sellers-file plan of the wiki pattern's rows: our lines
+// are opened wide, so they release the backlog at once and the wiki's
+// limiter in the handler paces it.
+var churnWide = tasks.Rate{Rate: 1000, Burst: 1000}
 
 const churnSeller = "A1CHURNSELLER"
 
+// The two axes of issue "flat cost".
+const (
+	axisBacklog = "backlog" // one seller, a backlog of perSeller jobs
+	axisSellers = "sellers" // many sellers, the same rate in all
+)
+
+// churnCase is one row: a pipeline and a load.
+type churnCase struct {
+	pipeline  string // "ours" or "wiki"
+	axis      string
+	sellers   int
+	perSeller int          // jobs per seller; zero: enough for the run
+	plan      sandbox.Rate // every seller's
+}
+
+// churnCases are the rows, in order. The wiki rows compare the backlog
+// axis with asynq's wiki rate-limit pattern.
+var churnCases = []churnCase{
+	{pipeline: "ours", axis: axisBacklog, sellers: 1, perSeller: 1000, plan: churnFast},
+	{pipeline: "ours", axis: axisBacklog, sellers: 1, perSeller: 20000, plan: churnFast},
+	{pipeline: "ours", axis: axisSellers, sellers: 10, plan: churnFast},
+	{pipeline: "ours", axis: axisSellers, sellers: 1000, plan: churnSlow},
+	{pipeline: "wiki", axis: axisBacklog, sellers: 1, perSeller: 1000, plan: churnFast},
+	{pipeline: "wiki", axis: axisBacklog, sellers: 1, perSeller: 20000, plan: churnFast},
+}
+
+func (c churnCase) name() string {
+	if c.axis == axisBacklog {
+		return fmt.Sprintf("%s/backlog=%d", c.pipeline, c.perSeller)
+	}
+	return fmt.Sprintf("%s/sellers=%d", c.pipeline, c.sellers)
+}
+
+// interval is the plan's 1/rate.
+func (c churnCase) interval() time.Duration {
+	return time.Duration(float64(time.Second) / c.plan.PerSecond)
+}
+
+// settle is how long after the backlog is queued the window starts: the
+// sellers' first jobs are spread over one interval, then churnSettle.
+func (c churnCase) settle() time.Duration { return c.interval() + churnSettle }
+
+// jobsPerSeller is perSeller, or enough to keep every seller backlogged
+// to the end of the window, with a few seconds to spare.
+func (c churnCase) jobsPerSeller() int {
+	if c.perSeller > 0 {
+		return c.perSeller
+	}
+	run := c.settle() + churnWindow + churnSettle
+	return int(math.Ceil(c.plan.PerSecond*run.Seconds())) + c.plan.Burst
+}
+
+// ideal is how many messages the sellers' plans allow in the window once
+// their bursts are spent.
+func (c churnCase) ideal() float64 {
+	return float64(c.sellers) * c.plan.PerSecond * churnWindow.Seconds()
+}
+
+func (c churnCase) sellerID(i int) string {
+	if c.sellers == 1 {
+		return churnSeller
+	}
+	return fmt.Sprintf("A%04dCHURN", i)
+}
+
+// stackSellers is the deployment's sellers: c.sellers with c.plan, in the
+// sellers file too (opened wide for the wiki pattern).
+func (c churnCase) stackSellers() []seller {
+	file := tasks.Rate{Rate: c.plan.PerSecond, Burst: c.plan.Burst}
+	if c.pipeline == "wiki" {
+		file = churnWide
+	}
+	out := make([]seller, c.sellers)
+	for i := range out {
+		out[i] = seller{ID: c.sellerID(i), Grant: c.plan, File: file}
+	}
+	return out
+}
+
+// jobs is the backlog: every seller's campaign jobs, interleaved as in a
+// batch file with many sellers. With several sellers, seller i's jobs may
+// go from start + i x interval/sellers (not_before), so the sellers' sends
+// interleave as independent sellers' do instead of all falling at once
+// every interval.
+func (c churnCase) jobs(start time.Time) []*tasks.Job {
+	per := c.jobsPerSeller()
+	out := make([]*tasks.Job, 0, per*c.sellers)
+	for k := range per {
+		for i := range c.sellers {
+			j := campaignJob(c.sellerID(i), orderID(0, k*c.sellers+i))
+			if i > 0 {
+				nb := start.Add(c.interval() * time.Duration(i) / time.Duration(c.sellers))
+				j.NotBefore = &nb
+			}
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
 // churnResult is one row of the table.
 type churnResult struct {
-	pipeline string
-	paced    bool
-	backlog  int
-	// window figures
-	sent, attempts, wasted, deferrals int64
-	clientCmds, redisCalls            int64
-	// lifetime deferrals of the jobs sent in the window
-	lifeMean float64
-	lifeMax  int
-	// setup: enqueue and, for ours, the sweep in which every job books
-	// its slot and is deferred once
-	enqueue, sweep time.Duration
-	sweepCmds      int64
+	churnCase
+	enqueue time.Duration
+	// the window's figures
+	sent                   int64
+	attempts, wasted, t429 int64
+	clientCmds, redisCalls int64
+	byCmd                  map[string]int64
+	// the idle stack's commands per second
+	idleClient, idleRedis float64
 }
 
 func (r churnResult) per(n int64) float64 {
@@ -56,129 +172,143 @@ func (r churnResult) per(n int64) float64 {
 	return float64(n) / float64(r.sent)
 }
 
-// BenchmarkChurn prints, for a seller with a backlog of 1,000 and of
-// 20,000 campaign jobs, what a fixed window of sending costs: Redis
-// commands and deferrals per sent message, for our pipeline (reservations
-// in Redis, each job deferred once to its slot) and for asynq's wiki
-// rate-limit pattern (a per-process x/time/rate limiter in the handler
-// returning a rate-limit error with a random RetryIn, IsFailure false).
+// idlePerMsg is the idle stack's Redis calls over the window, per sent
+// message: the part of redis calls/msg that does not depend on sending.
+func (r churnResult) idlePerMsg() float64 {
+	if r.sent == 0 {
+		return 0
+	}
+	return r.idleRedis * churnWindow.Seconds() / float64(r.sent)
+}
+
+// BenchmarkChurn prints what a fixed window of sending costs in Redis per
+// sent message, in the steady state, along the two axes of issue "flat
+// cost" (commands per sent message within 10% from 1,000 to 20,000 jobs
+// per seller and from 10 to 1,000 sellers):
+//
+//   - backlog: one seller at 5 msgs/s (burst 5) with a campaign backlog of
+//     1,000 and of 20,000 jobs;
+//   - sellers: 10 sellers at 5 msgs/s and 1,000 sellers at 0.05 msgs/s
+//     (burst 1), 50 msgs/s in all, each backlogged to the end of the
+//     window.
+//
+// Jobs go through Producer.Enqueue (16 goroutines) into their sellers'
+// lines; the worker (tasks.NewServer, default concurrency) and its release
+// loop run as cmd/worker runs them. Seller i's jobs carry not_before =
+// start + i x interval/sellers, so many sellers' sends interleave rather
+// than fall together. The window (churnWindow) starts churnSettle after
+// the backlog is queued and the last seller's first job may go.
 //
 // Commands are counted two ways: "client" by a go-redis hook on the one
-// client that the worker, asynq's server and client, and the producer
-// share (a Lua script call counts once), and "redis" from INFO
-// commandstats deltas (everything the server executed, commands inside
-// Lua scripts included, asynq's idle polling too). Each backlog is
-// enqueued through Producer.Enqueue from 16 goroutines, either unpaced
-// (ours then sweeps it: every job books its slot and is deferred once; the
-// window starts when nothing is pending) or paced with not_before as
-// `enqueue batch` does; the window starts churnSettle later. "lifetime
-// deferrals" counts, for the jobs sent in the window, every deferral since
-// they were enqueued. Run it once:
+// client that the producer, the release loop, the worker and asynq share
+// (a Lua script call counts once), and "redis" from INFO commandstats
+// deltas (everything the server executed, commands inside Lua scripts
+// included). "steps" counts TIME calls, which only the release step (and
+// the rare Reserve) makes: release steps per message. "idle" is what the
+// same stack costs per second with nothing to send (the release loop's
+// polling of every shard, asynq's polling and housekeeping), measured
+// before the enqueue, spread over the window's messages: a fixed cost per
+// second, the same at any backlog or number of sellers for the same rate.
+//
+// The wiki rows run asynq's wiki rate-limit pattern on the backlog axis
+// for comparison: our lines opened wide (so they release the backlog at
+// once) and a per-process x/time/rate limiter per seller in the handler
+// that returns a rate-limit error with a random RetryIn (IsFailure false);
+// their window starts churnSettle after the lines are empty. Nothing is
+// asserted but that messages were sent. Run it once:
 //
 //	go test -run '^$' -bench Churn -benchtime 1x ./internal/quota/
+//
+// or one axis, e.g. -bench 'Churn/ours/sellers'.
 func BenchmarkChurn(b *testing.B) {
 	var rows []churnResult
-	for _, p := range []string{"ours", "wiki"} {
-		for _, paced := range []bool{false, true} {
-			for _, n := range []int{1000, 20000} {
-				name := fmt.Sprintf("%s/%s/backlog=%d", p, map[bool]string{false: "unpaced", true: "paced"}[paced], n)
-				b.Run(name, func(b *testing.B) {
-					r := runChurn(b, p, paced, n)
-					rows = append(rows, r)
-					b.ReportMetric(float64(r.sent), "sent")
-					b.ReportMetric(r.per(r.clientCmds), "cmds/msg")
-					b.ReportMetric(r.per(r.redisCalls), "rediscalls/msg")
-					b.ReportMetric(r.per(r.deferrals), "deferrals/msg")
-					b.ReportMetric(float64(r.wasted), "wasted")
-				})
-			}
-		}
+	for _, c := range churnCases {
+		b.Run(c.name(), func(b *testing.B) {
+			r := runChurn(b, c)
+			rows = append(rows, r)
+			b.ReportMetric(float64(r.sent), "sent")
+			b.ReportMetric(r.per(r.clientCmds), "cmds/msg")
+			b.ReportMetric(r.per(r.redisCalls), "rediscalls/msg")
+			b.ReportMetric(r.idlePerMsg(), "idlecalls/msg")
+			b.ReportMetric(r.per(r.wasted), "wasted/msg")
+		})
 	}
 	printChurn(rows)
 }
 
-func runChurn(b *testing.B, pipeline string, paced bool, backlog int) churnResult {
-	file := churnFile
-	if pipeline == "wiki" {
-		// The wiki pattern paces in process; our Redis limiter is opened
-		// wide so it never waits, and the rest of the pipeline (outcomes,
-		// ledger, availability check, send) is the same.
-		file = tasks.Rate{Rate: 1000, Burst: 1000}
-	}
-	s := newStack(b, churnGrant, seller{ID: churnSeller, Grant: churnGrant, File: file})
-	wiki := &wikiLimiter{limiters: map[string]*rate.Limiter{}}
-	switch pipeline {
-	case "ours":
-		s.start(0)
-	case "wiki":
+// runChurn builds the case's stack, measures it idle, enqueues the
+// backlog, lets it settle and measures the window.
+func runChurn(b *testing.B, c churnCase) churnResult {
+	s := newStack(b, c.plan, c.stackSellers()...)
+	wiki := &wikiLimiter{plan: c.plan, limiters: map[string]*rate.Limiter{}}
+	if c.pipeline == "wiki" {
 		s.startWith(newWikiServer(s), wiki.wrap(s.defers.wrap(s.handler)))
+	} else {
+		s.start(0)
 	}
-	res := churnResult{pipeline: pipeline, paced: paced, backlog: backlog}
+	r := churnResult{churnCase: c}
+	r.idleClient, r.idleRedis = measureIdle(b, s, wiki)
 
-	jobs := make([]*tasks.Job, backlog)
-	idOf := map[string]string{}
-	for i := range jobs {
-		jobs[i] = campaignJob(churnSeller, orderID(0, i))
-		idOf[jobs[i].OrderID] = jobs[i].ID()
-	}
-	c0 := s.cmds.Load()
 	t0 := time.Now()
-	if paced {
-		pace(jobs, churnFile, t0)
+	s.enqueue(c.jobs(t0), 16)
+	r.enqueue = time.Since(t0)
+	if c.pipeline == "wiki" {
+		waitLinesEmpty(b, s)
 	}
-	s.enqueue(jobs, 16)
-	res.enqueue = time.Since(t0)
+	time.Sleep(c.settle())
 
-	if pipeline == "ours" && !paced {
-		// Wait until the sweep is over: every job has booked its slot
-		// and waits for it in asynq's retry set; nothing is pending.
-		insp := asynq.NewInspectorFromRedisClient(s.rdb)
-		require.Eventually(b, func() bool {
-			qi, err := insp.GetQueueInfo(tasks.QueueCampaign)
-			return err == nil && qi.Pending == 0
-		}, 3*time.Minute, 100*time.Millisecond)
-		res.sweep = time.Since(t0) - res.enqueue
-	}
-	res.sweepCmds = s.cmds.Load() - c0
-	// Let the start settle (the wiki pattern's churn is at full speed at
-	// once; our jobs that came due during the sweep are placed), so the
-	// window shows the steady state.
-	time.Sleep(churnSettle)
-
-	// The window.
-	before := windowSnapshot(b, s, wiki)
+	before := takeSnapshot(b, s, wiki)
 	time.Sleep(churnWindow)
-	after := windowSnapshot(b, s, wiki)
-
-	_, res.redisCalls = quota.Delta(before.stats, after.stats)
-	res.clientCmds = after.cmds - before.cmds
-	res.attempts = after.attempts - before.attempts
-	res.deferrals = after.deferrals - before.deferrals
-	res.wasted = res.deferrals + after.rateLimited - before.rateLimited
-	var life int
-	for _, m := range s.sb.Sent() {
-		if m.Time.Before(before.at) || m.Time.After(after.at) {
-			continue
-		}
-		res.sent++
-		n := s.defers.of(idOf[m.Order])
-		life += n
-		res.lifeMax = max(res.lifeMax, n)
-	}
-	if res.sent > 0 {
-		res.lifeMean = float64(life) / float64(res.sent)
-	}
-	return res
+	after := takeSnapshot(b, s, wiki)
+	r.measure(s, before, after)
+	require.Positive(b, r.sent, "messages sent in the window")
+	return r
 }
 
+// measureIdle returns the stack's client commands and Redis calls per
+// second over churnIdle, after a second to start.
+func measureIdle(b *testing.B, s *stack, w *wikiLimiter) (client, calls float64) {
+	time.Sleep(time.Second)
+	before := takeSnapshot(b, s, w)
+	time.Sleep(churnIdle)
+	after := takeSnapshot(b, s, w)
+	_, n := quota.Delta(before.stats, after.stats)
+	secs := after.at.Sub(before.at).Seconds()
+	return float64(after.cmds-before.cmds) / secs, float64(n) / secs
+}
+
+// waitLinesEmpty waits until every job has left its line for asynq.
+func waitLinesEmpty(b *testing.B, s *stack) {
+	require.Eventually(b, func() bool {
+		jobs, err := s.lines.Jobs(context.Background())
+		return err == nil && len(jobs) == 0
+	}, 3*time.Minute, time.Second)
+}
+
+// measure fills the window's figures from the snapshots at its ends.
+func (r *churnResult) measure(s *stack, before, after snapshot) {
+	r.byCmd, r.redisCalls = quota.Delta(before.stats, after.stats)
+	r.clientCmds = after.cmds - before.cmds
+	r.attempts = after.attempts - before.attempts
+	r.wasted = after.deferrals - before.deferrals + after.rateLimited - before.rateLimited
+	r.t429 = after.throttled - before.throttled
+	for _, m := range s.sb.Sent() {
+		if !m.Time.Before(before.at) && !m.Time.After(after.at) {
+			r.sent++
+		}
+	}
+}
+
+// snapshot is the counters at one moment.
 type snapshot struct {
 	at                               time.Time
 	stats                            map[string]int64
 	cmds                             int64
 	attempts, deferrals, rateLimited int64
+	throttled                        int64
 }
 
-func windowSnapshot(b *testing.B, s *stack, w *wikiLimiter) snapshot {
+func takeSnapshot(b *testing.B, s *stack, w *wikiLimiter) snapshot {
 	b.Helper()
 	st, err := quota.CommandStats(context.Background(), s.rdb)
 	require.NoError(b, err)
@@ -187,64 +317,105 @@ func windowSnapshot(b *testing.B, s *stack, w *wikiLimiter) snapshot {
 	if wa > 0 { // the wiki pattern: every attempt passes its limiter first
 		attempts = wa
 	}
-	return snapshot{at: time.Now(), stats: st, cmds: s.cmds.Load(),
-		attempts: attempts, deferrals: deferrals, rateLimited: wl}
+	return snapshot{at: time.Now(), stats: st, cmds: s.cmds.Load(), attempts: attempts,
+		deferrals: deferrals, rateLimited: wl, throttled: s.sb.Stats().Throttled}
 }
 
-// pace spreads jobs over time at the plan's rate with not_before, as
-// `enqueue batch` does (cmd/enqueue/pace.go): the first burst at start,
-// then one per 1/rate; a job due within a second is left unscheduled.
-func pace(jobs []*tasks.Job, plan tasks.Rate, start time.Time) {
-	interval := time.Duration(float64(time.Second) / plan.Rate)
-	at := start
-	for i, j := range jobs {
-		if i >= plan.Burst {
-			at = at.Add(interval)
-		}
-		if at.After(start.Add(time.Second)) {
-			t := at
-			j.NotBefore = &t
-		}
-	}
-}
-
+// printChurn prints the table, the summary of each axis and the Redis
+// calls per message by command.
 func printChurn(rows []churnResult) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Printf("\nchurn: one seller at %.0f msgs/s (burst %d); a %s window starting %s after the backlog is queued "+
-		"(unpaced: and, for ours, swept: every job booked and deferred to its slot; paced: not_before as `enqueue batch` sets it)\n",
-		churnGrant.PerSecond, churnGrant.Burst, churnWindow, churnSettle)
+	fmt.Printf("\nchurn: a %s window starting %s after the backlog is queued (and the last seller's first job may go); "+
+		"per sent message; idle = the stack's Redis calls per second with nothing to send, spread over the window's messages\n",
+		churnWindow, churnSettle)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "pipeline\tenqueue\tbacklog\tsent\tattempts\twasted\twasted/msg\tlifetime deferrals/msg (max)\tclient cmds/msg\tredis calls/msg\tenqueue\tsweep\tsweep cmds/job\t")
-	byKey := map[string]churnResult{}
+	fmt.Fprintln(tw, "case\tsellers\tjobs/seller\tplan\tsent\tideal\tattempts\twasted\t429s\tclient cmds/msg\tredis calls/msg\tsteps/msg\tidle calls/s\tidle calls/msg\tbusy calls/msg\tenqueue\t")
 	for _, r := range rows {
-		byKey[fmt.Sprint(r.pipeline, r.paced, r.backlog)] = r
-		life := "-"
-		if r.pipeline == "ours" {
-			life = fmt.Sprintf("%.2f (%d)", r.lifeMean, r.lifeMax)
-		}
-		sweep := "-"
-		if r.sweep > 0 {
-			sweep = r.sweep.Round(100 * time.Millisecond).String()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%.2f\t%s\t%.0f\t%.0f\t%s\t%s\t%.1f\t\n",
-			r.pipeline, map[bool]string{false: "unpaced", true: "paced"}[r.paced], r.backlog, r.sent, r.attempts, r.wasted, r.per(r.wasted), life,
-			r.per(r.clientCmds), r.per(r.redisCalls), r.enqueue.Round(100*time.Millisecond), sweep,
-			float64(r.sweepCmds)/float64(r.backlog))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%g/s b%d\t%d\t%.0f\t%d\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.0f\t%.1f\t%.1f\t%s\t\n",
+			r.name(), r.sellers, r.jobsPerSeller(), r.plan.PerSecond, r.plan.Burst, r.sent, r.ideal(),
+			r.attempts, r.wasted, r.t429, r.per(r.clientCmds), r.per(r.redisCalls), r.per(r.byCmd["time"]),
+			r.idleRedis, r.idlePerMsg(), r.per(r.redisCalls)-r.idlePerMsg(), r.enqueue.Round(100*time.Millisecond))
 	}
 	tw.Flush()
-	for _, paced := range []bool{false, true} {
-		small, large := byKey[fmt.Sprint("ours", paced, 1000)], byKey[fmt.Sprint("ours", paced, 20000)]
-		if small.sent == 0 || large.sent == 0 {
+	fmt.Println()
+	for _, p := range []string{"ours", "wiki"} {
+		printAxis(rows, p, axisBacklog, "jobs")
+		printAxis(rows, p, axisSellers, "sellers")
+	}
+	printByCommand(rows, 10)
+}
+
+// printAxis prints the ratio of the largest to the smallest case of one
+// pipeline's axis, when both ran.
+func printAxis(rows []churnResult, pipeline, axis, unit string) {
+	var in []churnResult
+	for _, r := range rows {
+		if r.pipeline == pipeline && r.axis == axis && r.sent > 0 {
+			in = append(in, r)
+		}
+	}
+	if len(in) < 2 {
+		return
+	}
+	size := func(r churnResult) int {
+		if axis == axisBacklog {
+			return r.jobsPerSeller()
+		}
+		return r.sellers
+	}
+	small := slices.MinFunc(in, func(a, b churnResult) int { return cmp.Compare(size(a), size(b)) })
+	large := slices.MaxFunc(in, func(a, b churnResult) int { return cmp.Compare(size(a), size(b)) })
+	client := large.per(large.clientCmds) / small.per(small.clientCmds)
+	calls := large.per(large.redisCalls) / small.per(small.redisCalls)
+	fmt.Printf("%s, %s axis: per sent message at %d vs %d %s: client cmds x%.2f, redis calls x%.2f; within 10%%: %s\n",
+		pipeline, axis, size(large), size(small), unit, client, calls, yesNo(within(client, 0.1) && within(calls, 0.1)))
+}
+
+func within(ratio, tol float64) bool { return ratio >= 1-tol && ratio <= 1+tol }
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "NO"
+}
+
+// printByCommand prints, for the ours rows, the Redis calls per sent
+// message of the top commands (by their largest figure in any row).
+func printByCommand(rows []churnResult, top int) {
+	var ours []churnResult
+	peak := map[string]float64{}
+	for _, r := range rows {
+		if r.pipeline != "ours" || r.sent == 0 {
 			continue
 		}
-		ratio := large.per(large.clientCmds) / small.per(small.clientCmds)
-		worst := max(small.lifeMax, large.lifeMax)
-		fmt.Printf("ours %s: client cmds/msg at 20,000 vs 1,000: x%.2f (target within 10%%: %v); "+
-			"deferrals per sent message: at most %d (target <= 1: %v)\n",
-			map[bool]string{false: "unpaced", true: "paced"}[paced], ratio, ratio >= 0.9 && ratio <= 1.1, worst, worst <= 1)
+		ours = append(ours, r)
+		for k, n := range r.byCmd {
+			peak[k] = max(peak[k], r.per(n))
+		}
 	}
+	if len(ours) == 0 {
+		return
+	}
+	cmds := make([]string, 0, len(peak))
+	for k := range peak {
+		cmds = append(cmds, k)
+	}
+	sort.Slice(cmds, func(i, j int) bool { return peak[cmds[i]] > peak[cmds[j]] })
+	cmds = cmds[:min(top, len(cmds))]
+	fmt.Printf("\nredis calls per sent message by command (top %d):\n", len(cmds))
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "case\t%s\t\n", strings.Join(cmds, "\t"))
+	for _, r := range ours {
+		fmt.Fprint(tw, r.name())
+		for _, k := range cmds {
+			fmt.Fprintf(tw, "\t%.1f", r.per(r.byCmd[k]))
+		}
+		fmt.Fprintln(tw, "\t")
+	}
+	tw.Flush()
 }
 
 // The asynq wiki's rate-limit pattern
@@ -263,9 +434,10 @@ func isRateLimitError(err error) bool {
 	return errors.As(err, &rl)
 }
 
-// wikiLimiter keeps a per-process x/time/rate limiter per seller, at the
-// seller's quota, and counts handler attempts and rate-limited ones.
+// wikiLimiter keeps a per-process x/time/rate limiter per seller, at plan,
+// and counts handler attempts and rate-limited ones.
 type wikiLimiter struct {
+	plan        sandbox.Rate
 	mu          sync.Mutex
 	limiters    map[string]*rate.Limiter
 	attempts    int64
@@ -278,24 +450,30 @@ func (w *wikiLimiter) wrap(h asynq.Handler) asynq.Handler {
 		if err != nil {
 			return h.ProcessTask(ctx, t)
 		}
-		w.mu.Lock()
-		w.attempts++
-		lim, ok := w.limiters[j.SellerID]
-		if !ok {
-			lim = rate.NewLimiter(rate.Limit(churnGrant.PerSecond), churnGrant.Burst)
-			w.limiters[j.SellerID] = lim
-		}
-		allowed := lim.Allow()
-		if !allowed {
-			w.rateLimited++
-		}
-		w.mu.Unlock()
-		if !allowed {
+		if !w.allow(j.SellerID) {
 			// As in the wiki: come back in a random 0-9 s.
 			return &rateLimitError{RetryIn: time.Duration(rand.IntN(10)) * time.Second}
 		}
 		return h.ProcessTask(ctx, t)
 	})
+}
+
+// allow counts an attempt and reports whether seller's limiter lets it
+// through.
+func (w *wikiLimiter) allow(seller string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.attempts++
+	lim, ok := w.limiters[seller]
+	if !ok {
+		lim = rate.NewLimiter(rate.Limit(w.plan.PerSecond), w.plan.Burst)
+		w.limiters[seller] = lim
+	}
+	if !lim.Allow() {
+		w.rateLimited++
+		return false
+	}
+	return true
 }
 
 func (w *wikiLimiter) snapshot() (attempts, rateLimited int64) {
@@ -305,8 +483,8 @@ func (w *wikiLimiter) snapshot() (attempts, rateLimited int64) {
 }
 
 // newWikiServer is tasks.NewServer's configuration (queues, priority,
-// 1 s forwarder, concurrency 50) with the wiki's IsFailure and
-// RetryDelayFunc.
+// 1 s forwarder, 50 ms task check) at concurrency 50, with the wiki's
+// IsFailure and RetryDelayFunc.
 func newWikiServer(s *stack) *asynq.Server {
 	return asynq.NewServerFromRedisClient(s.rdb, asynq.Config{
 		Concurrency:              50,
