@@ -2,7 +2,7 @@ package spapi
 
 import (
 	"bytes"
-	"encoding/json"
+	json "github.com/goccy/go-json"
 	"net/url"
 	"strings"
 )

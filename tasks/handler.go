@@ -123,7 +123,7 @@ func (h *Handler) badPayload(ctx context.Context, id string, payload []byte, sta
 		}
 		res.Reason = "newer_version"
 	}
-	return h.finish(ctx, id, j, start, res)
+	return h.finish(ctx, id, j, start, res, false)
 }
 
 func (h *Handler) logger() *slog.Logger {
@@ -163,11 +163,12 @@ func (h *Handler) staleClaim() time.Duration {
 
 // finish records the final outcome (once) and ends the task successfully:
 // the outcome record, not asynq's archive, is the job's result.
-func (h *Handler) finish(ctx context.Context, id string, j *Job, start time.Time, res Result) error {
+// dropMark also deletes the job's send mark, atomically with the record.
+func (h *Handler) finish(ctx context.Context, id string, j *Job, start time.Time, res Result, dropMark bool) error {
 	// Bookkeeping must survive a cancelled handler context.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	first, err := h.Outcomes.Finish(wctx, id, j, res)
+	first, err := h.Outcomes.finish(wctx, id, j, res, dropMark)
 	if err != nil {
 		return err // retried by asynq; the outcome is written exactly once
 	}
@@ -203,9 +204,10 @@ type run struct {
 }
 
 func (r *run) finish(ctx context.Context, res Result) error {
-	err := r.h.finish(ctx, r.id, r.job, r.start, res)
+	err := r.h.finish(ctx, r.id, r.job, r.start, res, r.guarded)
 	if err == nil {
 		r.settled = true
+		r.guarded = false // the record's script dropped the mark
 	}
 	return err
 }

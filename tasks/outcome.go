@@ -133,12 +133,14 @@ return {1, ''}
 `)
 
 // finishScript sets a job's final outcome exactly once and counts it.
-// KEYS[1] job hash, KEYS[2] campaign hash, KEYS[3] campaign problem list.
-// ARGV[1] retention seconds, ARGV[2] job id, ARGV[3] outcome, ARGV[4]
+// KEYS[1] job hash, KEYS[2] campaign hash, KEYS[3] campaign problem list,
+// KEYS[4] (optional) the job's send mark, deleted: the outcome is on record
+// once the script ends either way. ARGV[1] retention seconds, ARGV[2] job id, ARGV[3] outcome, ARGV[4]
 // reason, ARGV[5] problem flag ("1" for failed/unconfirmed), then
 // field/value pairs. Returns 1 when this call set the outcome, 0 when the
 // job already had one.
 var finishScript = redis.NewScript(`
+if KEYS[4] then redis.call('DEL', KEYS[4]) end
 if redis.call('HEXISTS', KEYS[1], 'outcome') == 1 then return 0 end
 local ttl = tonumber(ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -252,6 +254,12 @@ func (s *OutcomeStore) CampaignSellers(ctx context.Context, name string) ([]stri
 // Finish records a job's final outcome. first is false when the job already
 // had one (a redelivered job): the earlier outcome stands.
 func (s *OutcomeStore) Finish(ctx context.Context, id string, j *Job, r Result) (first bool, err error) {
+	return s.finish(ctx, id, j, r, false)
+}
+
+// finish is Finish; dropMark also deletes the job's send mark in the same
+// script, once the outcome is on record.
+func (s *OutcomeStore) finish(ctx context.Context, id string, j *Job, r Result, dropMark bool) (first bool, err error) {
 	problem := "0"
 	if r.Outcome == OutcomeFailed || r.Outcome == OutcomeUnconfirmed {
 		problem = "1"
@@ -266,6 +274,9 @@ func (s *OutcomeStore) Finish(ctx context.Context, id string, j *Job, r Result) 
 		"code", r.Code, "message", r.Message, "request_id", r.RequestID,
 		"finished_at", s.now().UTC().Format(time.RFC3339Nano)}
 	keys := []string{s.jobKey(j.Campaign, id), tag + ":campaign", tag + ":problems"}
+	if dropMark {
+		keys = append(keys, s.guardKey(j.Campaign, id))
+	}
 	if !s.finishLoaded.Load() {
 		if err := finishScript.Load(ctx, s.rdb).Err(); err != nil {
 			return false, fmt.Errorf("record outcome of job %s: %w", id, err)
