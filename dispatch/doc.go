@@ -31,7 +31,8 @@
 // to the seller's next release, for every job already waiting and every
 // process; when the interval changes, the schedule's debt is rescaled so it
 // stays the same number of tokens. A 429 (Throttled) treats the bucket as
-// empty, TAT = max(TAT, now + Burst x T): the seller's next release waits.
+// empty, TAT = max(TAT, now + Burst x T): the seller's next release waits an
+// interval, and its burst refills before it is used again.
 //
 // Each line is two sorted sets: transactional jobs (no campaign) and
 // campaign jobs, each first in, first out, scored by when the job may go

@@ -52,7 +52,8 @@ func (d *Dispatcher) Observe(ctx context.Context, key Key, rate float64) error {
 }
 
 // Throttled records a 429 for a seller's operation: its bucket is treated
-// as empty, so the seller's next release waits burst x interval.
+// as empty, so the seller's next release waits an interval and its jobs go
+// at the rate until the burst has refilled.
 func (d *Dispatcher) Throttled(ctx context.Context, key Key) error {
 	if err := d.checkKey(key); err != nil {
 		return err
