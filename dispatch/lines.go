@@ -101,9 +101,8 @@ type Released struct {
 // jobs.
 func (d *Dispatcher) releaseShard(ctx context.Context, p redis.Pipeliner, shard, max int) *redis.Cmd {
 	k := keysOf(d.o.Prefix, shard)
-	return d.release.s.EvalSha(ctx, p, []string{k.due(), k.jobs(), k.handoff(), k.plans()},
-		k.base, d.o.Lead.Microseconds(), max, fmtFloat(d.o.Margin), fmtFloat(d.o.CampaignShare),
-		d.o.HandoffTimeout.Milliseconds(), d.o.Slack.Microseconds(), d.defs, scheduleTTL.Milliseconds())
+	return d.release.s.EvalSha(ctx, p, []string{k.plans(), k.due(), k.jobs(), k.handoff()},
+		append(d.schedArgs(k), d.o.Lead.Microseconds(), max, fmtFloat(d.o.CampaignShare), d.o.HandoffTimeout.Milliseconds())...)
 }
 
 // Release runs one release step on each of the shards, taking at most

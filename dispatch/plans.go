@@ -19,7 +19,7 @@ func (d *Dispatcher) Reserve(ctx context.Context, seller string, ops ...string) 
 		return 0, err
 	}
 	k := d.keys(seller)
-	args := []any{k.base, fmtFloat(d.o.Margin), d.o.Slack.Microseconds(), d.defs, scheduleTTL.Milliseconds(), seller}
+	args := append(d.schedArgs(k), seller)
 	for _, op := range ops {
 		if err := checkOp(op); err != nil {
 			return 0, err
@@ -137,6 +137,12 @@ func (d *Dispatcher) SetOverrides(ctx context.Context, plans map[Key]Plan) error
 		}
 	}
 	return nil
+}
+
+// schedArgs are the ARGV the schedule code of the booking scripts reads
+// (schedLua).
+func (d *Dispatcher) schedArgs(k keys) []any {
+	return []any{k.base, fmtFloat(d.o.Margin), d.o.Slack.Microseconds(), d.defs, scheduleTTL.Milliseconds()}
 }
 
 func (d *Dispatcher) checkKey(k Key) error {

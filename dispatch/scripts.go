@@ -6,16 +6,26 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// schedLua is shared by the scripts that book slots. sched(seller, op)
+// schedLua is shared by the scripts that book slots. It reads KEYS[1]
+// (the shard's overrides hash) and ARGV[1] base (key prefix with the
+// shard's tag), ARGV[2] margin, ARGV[3] slack (µs), ARGV[4] defaults (JSON
+// op -> [rate, burst]) and ARGV[5] schedule TTL (ms). sched(seller, op)
 // loads a schedule with the plan in force: the sellers-file override
-// (KEYS[plans]), else the rate Amazon reported (obs), else the default
+// (plans), else the rate Amazon reported (obs), else the default
 // passed in defs. When the interval changed since the last booking, the
 // debt is rescaled so it stays the same number of tokens. allowed(s) is
 // the earliest slot the schedule grants now; book(s, slot) takes it.
 //
-// Globals expected: now (µs), margin, slack (µs), defs (op -> {rate,
-// burst}), plans (key of the overrides hash), base (key prefix with tag).
+// save(ttl) writes the booked schedules back.
 const schedLua = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local plans = KEYS[1]
+local base = ARGV[1]
+local margin = tonumber(ARGV[2])
+local slack = tonumber(ARGV[3])
+local defs = cjson.decode(ARGV[4])
+local ttl = tonumber(ARGV[5])
 local cache = {}
 local function sched(seller, op)
   local k = base .. 'rl:' .. seller .. ':' .. op
@@ -54,7 +64,7 @@ local function book(s, slot)
   s.tat = math.max(s.tat, slot) + s.iv
   s.dirty = true
 end
-local function save(ttl)
+local function save()
   for k, s in pairs(cache) do
     if s.dirty then
       redis.call('HSET', k, 'tat', string.format('%d', s.tat), 'ctat', string.format('%d', s.ctat),
@@ -82,48 +92,39 @@ return 1
 // and its send operation, and for campaign jobs the campaign share) falls
 // within lead of now gets that slot booked and moves to the handoff set.
 // Lines whose next job is not yet due get their next due time; empty lines
-// leave the index. Handoffs older than ARGV[6] ms (their releaser died)
+// leave the index. Handoffs older than ARGV[9] ms (their releaser died)
 // are released again, without a slot.
 //
-// KEYS[1] due, KEYS[2] jobs, KEYS[3] handoff, KEYS[4] plans.
-// ARGV[1] base, ARGV[2] lead (µs), ARGV[3] max jobs, ARGV[4] margin,
-// ARGV[5] campaign share, ARGV[6] handoff timeout (ms), ARGV[7] slack
-// (µs), ARGV[8] defaults (JSON op -> [rate, burst]), ARGV[9] schedule TTL
-// (ms).
+// KEYS[1] plans, KEYS[2] due, KEYS[3] jobs, KEYS[4] handoff. ARGV[1..5]
+// as schedLua, ARGV[6] lead (µs), ARGV[7] max jobs, ARGV[8] campaign
+// share, ARGV[9] handoff timeout (ms).
 //
 // Returns {now µs, the shard's next due µs or -1, {id, value, slot µs
 // (0: none), ...}}.
-const releaseLua = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local base = ARGV[1]
-local plans = KEYS[4]
-local margin = tonumber(ARGV[4])
-local slack = tonumber(ARGV[7])
-local defs = cjson.decode(ARGV[8])
-` + schedLua + `
+const releaseLua = schedLua + `
+local due, jobs, handoff = KEYS[2], KEYS[3], KEYS[4]
 local nowms = math.floor(now / 1000)
-local lead = tonumber(ARGV[2])
+local lead = tonumber(ARGV[6])
 local horizon = now + lead
-local maxn = tonumber(ARGV[3])
-local share = tonumber(ARGV[5])
+local maxn = tonumber(ARGV[7])
+local share = tonumber(ARGV[8])
 local out = {}
 local n = 0
 
-for _, id in ipairs(redis.call('ZRANGE', KEYS[3], '-inf', '(' .. (nowms - tonumber(ARGV[6])), 'BYSCORE', 'LIMIT', 0, maxn)) do
-  local v = redis.call('HGET', KEYS[2], id)
+for _, id in ipairs(redis.call('ZRANGE', handoff, '-inf', '(' .. (nowms - tonumber(ARGV[9])), 'BYSCORE', 'LIMIT', 0, maxn)) do
+  local v = redis.call('HGET', jobs, id)
   if v then
-    redis.call('ZADD', KEYS[3], nowms, id)
+    redis.call('ZADD', handoff, nowms, id)
     out[#out + 1] = id
     out[#out + 1] = v
     out[#out + 1] = 0
     n = n + 1
   else
-    redis.call('ZREM', KEYS[3], id)
+    redis.call('ZREM', handoff, id)
   end
 end
 
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], '-inf', horizon, 'BYSCORE', 'LIMIT', 0, maxn)) do
+for _, m in ipairs(redis.call('ZRANGE', due, '-inf', horizon, 'BYSCORE', 'LIMIT', 0, maxn)) do
   local nl = string.find(m, '\n', 1, true)
   local seller = string.sub(m, 1, nl - 1)
   local aop = string.sub(m, nl + 1)
@@ -147,7 +148,7 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[1], '-inf', horizon, 'BYSCORE', 'LI
       if hc[1] and (nextms == nil or tonumber(hc[2]) < nextms) then nextms = tonumber(hc[2]) end
       break
     end
-    local v = redis.call('HGET', KEYS[2], id)
+    local v = redis.call('HGET', jobs, id)
     if not v then
       redis.call('ZREM', line, id)
     else
@@ -171,7 +172,7 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[1], '-inf', horizon, 'BYSCORE', 'LI
         if shared then a.ctat = math.max(a.ctat, slot) + math.ceil(a.iv / share) end
       end
       redis.call('ZREM', line, id)
-      redis.call('ZADD', KEYS[3], nowms, id)
+      redis.call('ZADD', handoff, nowms, id)
       out[#out + 1] = id
       out[#out + 1] = v
       out[#out + 1] = slot
@@ -179,13 +180,13 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[1], '-inf', horizon, 'BYSCORE', 'LI
     end
   end
   if nextms then
-    redis.call('ZADD', KEYS[1], nextms, m)
+    redis.call('ZADD', due, nextms, m)
   else
-    redis.call('ZREM', KEYS[1], m)
+    redis.call('ZREM', due, m)
   end
 end
-save(tonumber(ARGV[9]))
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+save()
+local first = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
 local nd = -1
 if first[1] then nd = tonumber(first[2]) end
 return {now, nd, out}
@@ -194,18 +195,9 @@ return {now, nd, out}
 // reserveLua books one slot now, on every listed operation of one seller,
 // for a job that holds none (a retry, a redelivery).
 //
-// KEYS[1] plans. ARGV[1] base, ARGV[2] margin, ARGV[3] slack, ARGV[4]
-// defaults, ARGV[5] schedule TTL (ms), ARGV[6] seller, ARGV[7...] ops.
+// KEYS[1] plans. ARGV[1..5] as schedLua, ARGV[6] seller, ARGV[7...] ops.
 // Returns {slot µs, now µs}.
-const reserveLua = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local base = ARGV[1]
-local plans = KEYS[1]
-local margin = tonumber(ARGV[2])
-local slack = tonumber(ARGV[3])
-local defs = cjson.decode(ARGV[4])
-` + schedLua + `
+const reserveLua = schedLua + `
 local seller = ARGV[6]
 local slot = now
 for i = 7, #ARGV do
@@ -214,7 +206,7 @@ end
 for i = 7, #ARGV do
   book(sched(seller, ARGV[i]), slot)
 end
-save(tonumber(ARGV[5]))
+save()
 return {slot, now}
 `
 
