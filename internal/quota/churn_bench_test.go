@@ -43,6 +43,11 @@ var (
 	// churnIdle is how long the idle stack is measured before anything
 	// is enqueued, after a second for it to start.
 	churnIdle = 3 * time.Second
+	// churnLag is how long after the enqueue starts the first of several
+	// sellers may go: the enqueue is over by then, so the release loop
+	// knows every line's first due time and releases each on time, not
+	// at its shard's next idle poll (which would put sellers in phase).
+	churnLag = time.Second
 )
 
 // churnWide is the sellers-file plan of the wiki pattern's rows: our lines
@@ -90,9 +95,19 @@ func (c churnCase) interval() time.Duration {
 	return time.Duration(float64(time.Second) / c.plan.PerSecond)
 }
 
-// settle is how long after the backlog is queued the window starts: the
-// sellers' first jobs are spread over one interval, then churnSettle.
-func (c churnCase) settle() time.Duration { return c.interval() + churnSettle }
+// start is how long after the enqueue starts seller i's jobs may go:
+// with several sellers, churnLag, then the sellers spread over one
+// interval.
+func (c churnCase) start(i int) time.Duration {
+	if c.sellers == 1 {
+		return 0
+	}
+	return churnLag + c.interval()*time.Duration(i)/time.Duration(c.sellers)
+}
+
+// settle is how long after the backlog is queued the window starts: once
+// the last seller may go, churnSettle.
+func (c churnCase) settle() time.Duration { return c.start(c.sellers) + churnSettle }
 
 // jobsPerSeller is perSeller, or enough to keep every seller backlogged
 // to the end of the window, with a few seconds to spare.
@@ -133,7 +148,7 @@ func (c churnCase) stackSellers() []seller {
 
 // jobs is the backlog: every seller's campaign jobs, interleaved as in a
 // batch file with many sellers. With several sellers, seller i's jobs may
-// go from start + i x interval/sellers (not_before), so the sellers' sends
+// go from start + c.start(i) (not_before), so the sellers' sends
 // interleave as independent sellers' do instead of all falling at once
 // every interval.
 func (c churnCase) jobs(start time.Time) []*tasks.Job {
@@ -142,8 +157,8 @@ func (c churnCase) jobs(start time.Time) []*tasks.Job {
 	for k := range per {
 		for i := range c.sellers {
 			j := campaignJob(c.sellerID(i), orderID(0, k*c.sellers+i))
-			if i > 0 {
-				nb := start.Add(c.interval() * time.Duration(i) / time.Duration(c.sellers))
+			if d := c.start(i); d > 0 {
+				nb := start.Add(d)
 				j.NotBefore = &nb
 			}
 			out = append(out, j)
@@ -194,10 +209,11 @@ func (r churnResult) idlePerMsg() float64 {
 //
 // Jobs go through Producer.Enqueue (16 goroutines) into their sellers'
 // lines; the worker (tasks.NewServer, default concurrency) and its release
-// loop run as cmd/worker runs them. Seller i's jobs carry not_before =
-// start + i x interval/sellers, so many sellers' sends interleave rather
-// than fall together. The window (churnWindow) starts churnSettle after
-// the backlog is queued and the last seller's first job may go.
+// loop run as cmd/worker runs them. With several sellers, seller i's jobs
+// carry not_before = start + churnLag + i x interval/sellers, so the
+// sellers' sends interleave as independent sellers' do rather than fall
+// together. The window (churnWindow) starts churnSettle after the backlog
+// is queued and the last seller's first job may go.
 //
 // Commands are counted two ways: "client" by a go-redis hook on the one
 // client that the producer, the release loop, the worker and asynq share
