@@ -20,42 +20,25 @@ const handoffWorkers = 16
 const backPressurePoll = 10 * time.Millisecond
 
 // Run releases due jobs until ctx ends: it runs a release step on each
-// shard when the shard's next job is due (or every IdlePoll when nothing
-// is known to be due), and hands what it releases to handoff. Every worker
-// process runs it; the steps are atomic in Redis, so any number of them
-// share the work with no leader. It returns ctx's error.
+// shard when the shard's next job is due (or at the next IdlePoll tick when
+// nothing is known to be due: every shard polled idle shares the tick, so
+// idle polls go in one pipeline), and hands what it releases to handoff.
+// Every worker process runs it; the steps are atomic in Redis, so any
+// number of them share the work with no leader. It returns ctx's error.
 func (d *Dispatcher) Run(ctx context.Context, handoff Handoff, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	next := make([]time.Time, Shards)
-	var due []int
+	l := &loop{d: d, next: make([]time.Time, Shards)}
 	for {
 		now := time.Now()
-		due = due[:0]
-		wake := now.Add(d.o.IdlePoll)
-		for s := range next {
-			if !now.Before(next[s]) {
-				due = append(due, s)
-			} else if next[s].Before(wake) {
-				wake = next[s]
-			}
-		}
+		due, wake := l.dueShards(now)
 		per := d.o.Batch
-		if len(due) > 0 && d.o.Queued != nil {
-			// Back-pressure: release only what the workers can start on
-			// time.
-			if n, err := d.o.Queued(ctx); err == nil {
-				per = min(per, max(0, d.o.MaxQueued-n)/len(due))
-				if per == 0 && n < d.o.MaxQueued {
-					per = 1
-				}
-			}
+		if len(due) > 0 {
+			per = l.budget(ctx, now, len(due))
 			if per == 0 {
 				due = due[:0]
-				if t := now.Add(backPressurePoll); t.Before(wake) {
-					wake = t
-				}
+				wake = earlier(wake, now.Add(backPressurePoll))
 			}
 		}
 		if len(due) > 0 {
@@ -70,32 +53,92 @@ func (d *Dispatcher) Run(ctx context.Context, handoff Handoff, log *slog.Logger)
 				}
 				continue
 			}
-			taken := map[int]int{}
-			for _, r := range rs {
-				taken[r.shard]++
-			}
-			after := time.Now()
-			for i, s := range due {
-				n := after.Add(d.o.IdlePoll)
-				if t := nexts[i]; !t.IsZero() {
-					if l := d.Local(t).Add(-d.o.Lead); l.Before(n) {
-						n = l
-					}
-				}
-				if taken[s] >= per {
-					n = after // a full batch: more may be due now
-				}
-				next[s] = n
-				if n.Before(wake) {
-					wake = n
-				}
-			}
+			l.queued += len(rs)
+			wake = earlier(wake, l.schedule(due, nexts, rs, per))
 			d.handOff(ctx, rs, handoff, log)
 		}
 		if err := sleep(ctx, time.Until(wake)); err != nil {
 			return err
 		}
 	}
+}
+
+// loop is Run's state: when each shard is next worth a release step, and
+// the last reading of the workers' backlog.
+type loop struct {
+	d          *Dispatcher
+	next       []time.Time
+	queued     int
+	queuedRead time.Time
+}
+
+// dueShards returns the shards due at now and when the next one is.
+func (l *loop) dueShards(now time.Time) (due []int, wake time.Time) {
+	wake = now.Add(l.d.o.IdlePoll)
+	for s, t := range l.next {
+		if !now.Before(t) {
+			due = append(due, s)
+		} else {
+			wake = earlier(wake, t)
+		}
+	}
+	return due, wake
+}
+
+// budget is how many jobs each of n due shards may release: all of a
+// batch, unless the workers are behind (Options.Queued). The backlog is
+// read at most every backPressurePoll; in between, what this loop released
+// counts on top of the last reading.
+func (l *loop) budget(ctx context.Context, now time.Time, n int) int {
+	o := l.d.o
+	if o.Queued == nil {
+		return o.Batch
+	}
+	if now.Sub(l.queuedRead) >= backPressurePoll {
+		q, err := o.Queued(ctx)
+		if err != nil {
+			return o.Batch // no reading: do not stall the lines
+		}
+		l.queued, l.queuedRead = q, now
+	}
+	free := o.MaxQueued - l.queued
+	if free <= 0 {
+		return 0
+	}
+	return min(o.Batch, max(free/n, 1))
+}
+
+// schedule records when each released shard is next due and returns the
+// earliest.
+func (l *loop) schedule(due []int, nexts []time.Time, rs []Released, per int) time.Time {
+	o := l.d.o
+	taken := map[int]int{}
+	for _, r := range rs {
+		taken[r.shard]++
+	}
+	now := time.Now()
+	// The shared idle tick: IdlePoll/2 to 1.5 IdlePoll away.
+	idle := now.Add(o.IdlePoll / 2).Truncate(o.IdlePoll).Add(o.IdlePoll)
+	wake := idle
+	for i, s := range due {
+		n := idle
+		if t := nexts[i]; !t.IsZero() {
+			n = earlier(n, l.d.Local(t).Add(-o.Lead))
+		}
+		if taken[s] >= per {
+			n = now // a full batch: more may be due now
+		}
+		l.next[s] = n
+		wake = earlier(wake, n)
+	}
+	return wake
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // handOff hands rs to the queue, a few at a time, and confirms those the
