@@ -256,14 +256,21 @@ func (r *run) deferFor(d time.Duration, reason string) error {
 // transient returns err for asynq to retry with back-off, or ends the job
 // as failed when its attempts are spent.
 func (r *run) transient(ctx context.Context, reason string, err error) error {
-	// Retried counts every failed attempt (crashes and timeouts too);
-	// waits for quota never count.
-	retried, _ := asynq.GetRetryCount(ctx)
+	// Retried counts every failed attempt (crashes and timeouts too), also
+	// those before the job went back to its line; waits for quota never
+	// count.
+	retried := r.retried(ctx)
 	if retried+1 >= DefaultMaxAttempts {
 		return r.finish(ctx, amazonResult(OutcomeFailed, reason+"_retries_exhausted", err))
 	}
 	r.log.Info("transient error, will retry", "attempt", retried+1, "error", err)
 	return fmt.Errorf("%s: %w", reason, err)
+}
+
+// retried is the number of failed attempts of the job so far.
+func (r *run) retried(ctx context.Context) int {
+	n, _ := asynq.GetRetryCount(ctx)
+	return n + r.job.Retried
 }
 
 func (r *run) process(ctx context.Context) error {

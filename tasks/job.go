@@ -22,7 +22,8 @@ import (
 const JobVersion = 3
 
 // deliveryVersion is the version of a payload with delivery fields;
-// version 3 adds slot_us, written only by the hand-off from a seller's line.
+// version 3 adds slot_us (written by the hand-off from a seller's line) and
+// retried (written by a worker that puts a job back in its line).
 const deliveryVersion = 2
 
 // Job is one message job: the PRODUCT.md fields, as a JSONL row, a CSV row
@@ -52,6 +53,11 @@ type Job struct {
 	// producer): when the job's booked slot is, in Unix microseconds on
 	// Redis's clock. See package dispatch.
 	Slot int64 `json:"slot_us,omitempty"`
+	// Retried counts the failed attempts the job had before a worker put
+	// it back in its line (a 429, or a retry with no slot soon), so its
+	// attempts stay bounded across lines. Set by workers, never by a
+	// producer.
+	Retried int `json:"retried,omitempty"`
 
 	// AutoCampaign is set by a producer that chose Campaign itself (batch's
 	// file name) rather than the user: such a campaign labels the job's
@@ -202,7 +208,10 @@ func (j *Job) EffectiveDeadline() *time.Time {
 func (j *Job) Encode() ([]byte, error) {
 	c := *j
 	c.V, c.Slot = deliveryVersion, 0
-	if c.DeliveredAt == nil && c.DeliveryStart == nil && c.DeliveryEnd == nil {
+	switch {
+	case c.Retried > 0:
+		c.V = JobVersion // older workers must not decode it without retried
+	case c.DeliveredAt == nil && c.DeliveryStart == nil && c.DeliveryEnd == nil:
 		c.V = 1
 	}
 	return json.Marshal(&c)

@@ -153,3 +153,30 @@ func TestEncodeWritesTheOldestVersionThatHoldsTheJob(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, r.DeliveredAt.Unix(), back.DeliveredAt.Unix())
 }
+
+// A job that went back to its line keeps its count of failed attempts: the
+// attempt after it ends the job when the count is spent, instead of
+// starting a fresh budget in the new task.
+func TestRetriedCountSurvivesTheLine(t *testing.T) {
+	s := newStack(t, sandbox.Config{})
+	ctx := context.Background()
+	for _, c := range []struct {
+		retried int
+		final   bool
+	}{{0, false}, {tasks.DefaultMaxAttempts - 1, true}} {
+		j := job("A9NOTINFILE", fmt.Sprintf("111-0000014-%07d", c.retried), "confirmOrderDetails", "hi")
+		j.Retried = c.retried
+		payload, err := j.Encode()
+		require.NoError(t, err)
+		err = s.handler.ProcessTask(ctx, asynq.NewTask(tasks.TypeMessage, payload))
+		rec, gerr := s.outcomes.Get(ctx, j.ID())
+		if !c.final {
+			require.Error(t, err, "retried by asynq")
+			continue
+		}
+		require.NoError(t, err)
+		require.NoError(t, gerr)
+		assert.Equal(t, tasks.OutcomeFailed, rec.Outcome)
+		assert.Equal(t, "unknown_seller_retries_exhausted", rec.Reason)
+	}
+}

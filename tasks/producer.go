@@ -174,7 +174,9 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job) (EnqueueResult, error) {
 		}
 		// On record but not queued: an earlier Enqueue died in between.
 	}
-	payload, err := j.Encode()
+	fresh := *j
+	fresh.Retried = 0 // a worker's count, never a producer's
+	payload, err := fresh.Encode()
 	if err != nil {
 		return EnqueueResult{}, err
 	}

@@ -173,6 +173,7 @@ func (r *run) acquire(ctx context.Context) (requeued bool, err error) {
 // eligible on.
 func (r *run) requeue(ctx context.Context, eligible time.Time) error {
 	j := *r.job
+	j.Retried = r.retried(ctx)
 	payload, err := j.Encode()
 	if err != nil {
 		return err
