@@ -83,3 +83,15 @@ func (r *run) acquireGuard(ctx context.Context) (guardState, time.Duration, erro
 	r.guarded = st == guardAcquired
 	return st, time.Duration(res[1]) * time.Microsecond, nil
 }
+
+// release drops the job's send mark once its outcome is recorded, or when
+// the send definitely did not happen.
+func (r *run) release(ctx context.Context) {
+	if !r.guarded || (r.sendAttempted && !r.sendRefused && !r.settled) {
+		return
+	}
+	r.guarded = false
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = r.h.Outcomes.rdb.Del(ctx, r.h.Outcomes.guardKey(r.job.Campaign, r.id)).Err()
+}
