@@ -198,3 +198,23 @@ func (d *Dispatcher) Jobs(ctx context.Context) (map[string][]byte, error) {
 	}
 	return out, nil
 }
+
+// Count returns how many jobs wait in lines or are being handed off, in
+// one round trip (an HLEN per shard).
+func (d *Dispatcher) Count(ctx context.Context) (int64, error) {
+	cmds := make([]*redis.IntCmd, Shards)
+	_, err := d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for s := range Shards {
+			cmds[s] = p.HLen(ctx, keysOf(d.o.Prefix, s).jobs())
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dispatch: count: %w", err)
+	}
+	var n int64
+	for _, c := range cmds {
+		n += c.Val()
+	}
+	return n, nil
+}

@@ -106,7 +106,8 @@ func TestWorkerServesHealthAndMetrics(t *testing.T) {
 	assert.Equal(t, "ok", strings.TrimSpace(body))
 	m := get(t, "http://"+w.httpAddr+"/metrics")
 	for _, name := range []string{"spmsg_queue_tasks", "spmsg_queue_latency_seconds", "spmsg_jobs_total",
-		"spmsg_amazon_throttled_total", "spmsg_job_deferrals_total", "spmsg_job_attempt_duration_seconds", "go_goroutines"} {
+		"spmsg_amazon_throttled_total", "spmsg_job_deferrals_total", "spmsg_job_attempt_duration_seconds", "go_goroutines",
+		"spmsg_line_jobs 0", "spmsg_quota_wait_seconds_bucket", "spmsg_jobs_requeued_total"} {
 		assert.Contains(t, m, name)
 	}
 }

@@ -163,7 +163,7 @@ func newWorker(ctx context.Context, cfg Config, sellers *tasks.Sellers, logOut i
 		h.Durable = guard
 	}
 	w := &worker{cfg: cfg, log: log, rdb: rdb, connOpt: connOpt, handler: h, outcomes: outcomes, lines: lines}
-	reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(rdb)))
+	reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(rdb), lines))
 	w.srv = tasks.NewServer(rdb, tasks.ServerOptions{Concurrency: cfg.Concurrency, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log})
 	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
