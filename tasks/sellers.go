@@ -222,7 +222,7 @@ func parseSeller(raw json.RawMessage) (SellerConfig, error) {
 		if err := json.Unmarshal(v, &rates); err != nil {
 			return c, errors.New(`rates: want an object of {"rate": N, "burst": N} by operation or group`)
 		}
-		if rates != nil {
+		if len(rates) > 0 { // "rates": {} is no overrides, as when absent
 			c.Rates = make(map[string]Rate, len(rates))
 		}
 		ops := make([]string, 0, len(rates))
