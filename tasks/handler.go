@@ -47,8 +47,11 @@ const DefaultMaxAge = 7 * 24 * time.Hour
 // attachments, rate limits, the dedup ledger, the send, and one final
 // outcome per job. Every field but Metrics and Logger is required.
 type Handler struct {
-	Amazon   Amazon
-	Store    attachstore.Store
+	Amazon Amazon
+	Store  attachstore.Store
+	// Lines are the sellers' lines the jobs are released from (package
+	// dispatch); the handler books slots there for jobs that hold none and
+	// reports Amazon's rates and 429s to them.
 	Lines    *dispatch.Dispatcher
 	Ledger   *ledger.Ledger
 	Outcomes *OutcomeStore

@@ -26,8 +26,9 @@ type ServerOptions struct {
 
 // NewServer returns the asynq server for message jobs: transactional queue
 // strictly before campaign, deferrals that never count as failures, retry
-// delays from the job's reservation or the back-off, a 1 s forwarder so
-// deferred jobs come back on time.
+// delays from the deferral or the back-off, a 1 s forwarder so deferred
+// jobs come back on time. Jobs reach it from their sellers' lines (see
+// Release), not from producers.
 func NewServer(rdb redis.UniversalClient, o ServerOptions) *asynq.Server {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 100

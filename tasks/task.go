@@ -70,8 +70,10 @@ func NewTask(j *Job) (*asynq.Task, error) {
 }
 
 // DeferError asks asynq to run the job again after RetryIn without counting
-// a failed attempt: the job waits for its seller's quota, its not_before, or
-// Amazon's 429 back-off.
+// a failed attempt: the job waits for its not_before, a busy ledger entry or
+// send mark, Redis's durability confirmation, or Amazon's review window.
+// (Quota is never waited for this way: jobs wait for quota in their
+// sellers' lines.)
 type DeferError struct {
 	RetryIn time.Duration
 	Reason  string
