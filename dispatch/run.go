@@ -47,12 +47,12 @@ func (d *Dispatcher) Run(ctx context.Context, handoff Handoff, log *slog.Logger)
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				log.Warn("release step failed", "error", err)
-				if sleep(ctx, d.o.IdlePoll) != nil {
+				if sleep(ctx, l.failed(err, log)) != nil {
 					return ctx.Err()
 				}
 				continue
 			}
+			l.recovered(log)
 			l.queued += len(rs)
 			wake = earlier(wake, l.schedule(due, nexts, rs, per))
 			d.handOff(ctx, rs, handoff, log)
@@ -63,13 +63,39 @@ func (d *Dispatcher) Run(ctx context.Context, handoff Handoff, log *slog.Logger)
 	}
 }
 
-// loop is Run's state: when each shard is next worth a release step, and
-// the last reading of the workers' backlog.
+// loop is Run's state: when each shard is next worth a release step, the
+// last reading of the workers' backlog, and the current run of failed
+// steps (Redis unreachable).
 type loop struct {
 	d          *Dispatcher
 	next       []time.Time
 	queued     int
 	queuedRead time.Time
+	failures   int
+	loggedAt   time.Time
+}
+
+// maxRetryWait bounds the wait between release steps while they fail.
+const maxRetryWait = 5 * time.Second
+
+// failed logs a failed release step (the first of a run, then every 30 s)
+// and returns how long to wait before the next: IdlePoll, doubling up to
+// maxRetryWait.
+func (l *loop) failed(err error, log *slog.Logger) time.Duration {
+	l.failures++
+	if l.failures == 1 || time.Since(l.loggedAt) >= 30*time.Second {
+		log.Warn("release step failed; jobs wait in their lines until it works again", "error", err, "failures", l.failures)
+		l.loggedAt = time.Now()
+	}
+	return min(l.d.o.IdlePoll<<min(l.failures-1, 10), maxRetryWait)
+}
+
+// recovered ends a run of failed steps.
+func (l *loop) recovered(log *slog.Logger) {
+	if l.failures > 0 {
+		log.Info("release steps work again", "after_failures", l.failures)
+		l.failures = 0
+	}
 }
 
 // dueShards returns the shards due at now and when the next one is.
