@@ -40,6 +40,32 @@ func BenchmarkFigures(b *testing.B) {
 	b.Run("LearnedRate", benchLearnedRate)
 	b.Run("Scale200x25", benchScale)
 	b.Run("Transactional", benchTransactional)
+	b.Run("Underprovisioned", benchUnderprovisioned)
+}
+
+// benchUnderprovisioned: more quota than workers. 20 sellers x 20 jobs at
+// 1/s need 20 messages/s; one worker at WORKER_CONCURRENCY=5 against an
+// Amazon that takes 300 ms per call manages about 8. The lines must then
+// run at the workers' pace: no 429s, and no job released so long before a
+// worker is free that its slot goes stale (requeues, wasted slots).
+func benchUnderprovisioned(b *testing.B) {
+	const sellers, perSeller = 20, 20
+	srv := redistest.Start(b, redistest.Options{})
+	d := newDeployment(b, srv.URL(), sellers, sandbox.Config{Seed: 22, Faults: sandbox.Faults{Latency: 300 * time.Millisecond}})
+	jobs := campaignRows(d.sellers, perSeller, nil)
+	d.batch(b, "under", jobs)
+	w := d.startWorker(5)
+	t0 := time.Now()
+	d.waitFinal([]string{"under"}, int64(len(jobs)), 10*time.Minute)
+	el := time.Since(t0)
+	st := d.sb.Stats()
+	calls := sum(st.Requests) - st.Requests["s3:PutObject"]
+	requeued := w.metric(b, "spmsg_jobs_requeued_total")
+	ws, wc := w.quotaWait(b)
+	fmt.Printf("figure: under-provisioned (20 sellers x 20 jobs at 1/s, one worker at concurrency 5, 300 ms per call): "+
+		"%d sent in %s (%.1f/s); 429s %d of %d calls; jobs requeued %.0f; mean in-handler quota wait %s; model violations %d\n",
+		len(d.sb.Sent()), el.Round(time.Second), float64(len(d.sb.Sent()))/el.Seconds(), st.Throttled, calls, requeued,
+		time.Duration(ws/max(wc, 1)*float64(time.Second)).Round(time.Millisecond), st.Violations)
 }
 
 // benchOneSeller: one seller with a 300-job campaign backlog. The seller's
@@ -270,6 +296,25 @@ func (d *deployment) report(b *testing.B, what string, u quota.Usage, w *workerP
 	}
 	fmt.Println(line)
 	b.ReportMetric(100*u.Ratio, "quota%")
+}
+
+// metric reads one unlabelled series from the worker's /metrics.
+func (w *workerProc) metric(b *testing.B, name string) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.metrics+"/metrics", nil)
+	require.NoError(b, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(b, err)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if n, v, ok := strings.Cut(sc.Text(), " "); ok && n == name {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
 }
 
 // quotaWait reads spmsg_quota_wait_seconds (sum, count) from the worker's
