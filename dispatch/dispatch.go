@@ -22,8 +22,9 @@ const (
 	// 50 ms), so it waits in the handler only for the rest.
 	DefaultLead = 80 * time.Millisecond
 	// DefaultIdlePoll is how often a shard with nothing due is looked at
-	// anyway (new jobs may have arrived).
-	DefaultIdlePoll = 200 * time.Millisecond
+	// anyway. A job pushed to an idle line wakes the release loops at once
+	// (pub/sub); the poll catches what a lost message would miss.
+	DefaultIdlePoll = time.Second
 	// DefaultSlack spreads an idle seller's burst over this time, so calls
 	// that leave a little late cannot bunch up with the next on-time call
 	// in Amazon's bucket.

@@ -48,7 +48,9 @@
 // a sorted set of its lines scored by when each is next worth looking at
 // (its next slot, or its head's eligibility). Every worker process runs Run:
 // one release step (a Lua script) per shard, in one pipeline, when the
-// shard's earliest line is due or every IdlePoll (200 ms) for new jobs. The
+// shard's earliest line is due. A push to an idle line publishes the shard
+// on <p>:dispatch:wake, which wakes every loop at once; idle shards are
+// also polled every IdlePoll (1 s) in case a wake-up was lost. The
 // step is atomic in Redis, so any number of processes share the work with
 // no leader; the step reads and writes only the due lines' heads and
 // schedules, so Redis work per released job does not grow with the number

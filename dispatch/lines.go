@@ -62,12 +62,21 @@ func (d *Dispatcher) Push(ctx context.Context, e Entry) (bool, error) {
 	}
 	value := e.SendOp + "\n" + strconv.FormatInt(deadline, 10) + "\n" + class + "\n" + string(e.Payload)
 	n, err := d.push.run(ctx, d.rdb, []string{k.due(), k.jobs(), k.line(e.Seller, e.ActionsOp, class)},
-		e.ID, value, eligible, lineMember(e.Seller, e.ActionsOp)).Int()
+		e.ID, value, eligible, lineMember(e.Seller, e.ActionsOp), d.o.IdlePoll.Microseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("dispatch: push %s: %w", e.ID, err)
 	}
-	return n == 1, nil
+	if n == 2 {
+		// The line was idle: wake the release loops rather than leave the
+		// job to the next idle poll. A lost message costs that poll only.
+		_ = d.rdb.Publish(ctx, d.wakeChannel(), Shard(e.Seller)).Err()
+	}
+	return n >= 1, nil
 }
+
+// wakeChannel is the pub/sub channel on which a push to an idle line wakes
+// every release loop, with the line's shard as the message.
+func (d *Dispatcher) wakeChannel() string { return d.o.Prefix + ":dispatch:wake" }
 
 // Waiting reports whether the job is in its seller's line or being handed
 // off to the queue.

@@ -247,3 +247,28 @@ func TestCluster(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, jobs)
 }
+
+// A job pushed to an idle line wakes running release loops at once (pub/sub),
+// not at their next idle poll.
+func TestPushWakesIdleLoop(t *testing.T) {
+	rdb := redistest.Client(t)
+	d := newDispatcher(t, rdb, dispatch.Options{Defaults: plans, Operations: []string{actions, send}, IdlePoll: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan time.Time, 1)
+	go func() {
+		_ = d.Run(ctx, func(context.Context, dispatch.Released) error {
+			got <- time.Now()
+			return nil
+		}, nil)
+	}()
+	time.Sleep(300 * time.Millisecond) // the loop's first poll of every shard is over; the next is a minute away
+	start := time.Now()
+	push(t, d, "S14", false, "w1")
+	select {
+	case at := <-got:
+		assert.Less(t, at.Sub(start), 2*time.Second, "woken by the push, not by the minute's poll")
+	case <-ctx.Done():
+		t.Fatal("the push did not wake the loop")
+	}
+}

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -30,6 +31,11 @@ func (d *Dispatcher) Run(ctx context.Context, handoff Handoff, log *slog.Logger)
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := &loop{d: d, next: make([]time.Time, Shards)}
+	wakes := d.subscribe(ctx)
+	// Go 1.23 timers: Reset never delivers a stale expiry, so the timer is
+	// reset each round without draining.
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
 		now := time.Now()
 		due, wake := l.dueShards(now)
@@ -57,10 +63,44 @@ func (d *Dispatcher) Run(ctx context.Context, handoff Handoff, log *slog.Logger)
 			wake = earlier(wake, l.schedule(due, nexts, rs, per))
 			d.handOff(ctx, rs, handoff, log)
 		}
-		if err := sleep(ctx, time.Until(wake)); err != nil {
-			return err
+		timer.Reset(max(time.Until(wake), 0))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+		case s := <-wakes:
+			l.next[s] = time.Time{} // a job joined an idle line there
 		}
 	}
+}
+
+// subscribe delivers the shards of pushes to idle lines (see Push) until
+// ctx ends. go-redis resubscribes after a reconnection; messages lost
+// meanwhile cost an idle poll.
+func (d *Dispatcher) subscribe(ctx context.Context) <-chan int {
+	out := make(chan int, Shards)
+	ps := d.rdb.Subscribe(ctx, d.wakeChannel())
+	go func() {
+		defer ps.Close()
+		ch := ps.Channel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-ch:
+				if !ok {
+					return
+				}
+				if s, err := strconv.Atoi(m.Payload); err == nil && s >= 0 && s < Shards {
+					select {
+					case out <- s:
+					default: // a wake for it is pending already
+					}
+				}
+			}
+		}
+	}()
+	return out
 }
 
 // loop is Run's state: when each shard is next worth a release step, the

@@ -78,12 +78,17 @@ end
 // pushLua puts a job in its line, once.
 //
 // KEYS[1] due, KEYS[2] jobs, KEYS[3] line; ARGV[1] id, ARGV[2] the jobs
-// value, ARGV[3] eligible (µs), ARGV[4] the line's due member.
-// Returns 1 when added, 0 when the job is already waiting or handed off.
+// value, ARGV[3] eligible (µs), ARGV[4] the line's due member, ARGV[5]
+// idle poll (µs). Returns 0 when the job is already waiting or handed off,
+// 1 when added, 2 when added to a line that was not due within an idle poll
+// of it (empty, or waiting for a later time): the release loops should be
+// woken.
 const pushLua = `
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+local old = redis.call('ZSCORE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[1], 'LT', ARGV[3], ARGV[4])
+if not old or tonumber(old) > tonumber(ARGV[3]) + tonumber(ARGV[5]) then return 2 end
 return 1
 `
 
