@@ -20,7 +20,7 @@ import (
 
 // Ensure no job is lost and no message goes twice when things break: the
 // sandbox answers 5% of calls with 500/503, drops 1% of send answers and
-// takes 200 ms per call (so sends are in flight when a worker dies);
+// takes 600 ms per call (so sends are in flight when a worker dies);
 // duplicate jobs are planted (the same once-per-order
 // negativeFeedbackRemoval for an order through two different jobs; the
 // same idempotency key enqueued twice; finished jobs redelivered); the
@@ -44,13 +44,17 @@ func TestCrashAndRedisRestart(t *testing.T) {
 	t0 := time.Now()
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	d := newDeployment(t, srv.URL(), 10, sandbox.Config{Seed: 5,
-		// 200 ms per call keeps sends in flight when the worker is killed.
-		Faults: sandbox.Faults{Error5xx: 0.05, Lost: 0.01, Latency: 200 * time.Millisecond}})
-	for range 3 {
-		d.startWorker(50)
-	}
+		// 600 ms per call keeps sends in flight when the worker is killed
+		// (a job holds a worker only while it calls Amazon).
+		Faults: sandbox.Faults{Error5xx: 0.05, Lost: 0.01, Latency: 600 * time.Millisecond}})
 
-	jobs := d.mixedJobs("crash", 20)
+	// Every job is enqueued before the workers start: a job joining an idle
+	// line is released within milliseconds, and a planted twin enqueued
+	// after its first had gone would be refused by the producer (the
+	// ledger), never reaching the workers' dedup. 40 jobs a seller keep
+	// each seller's line sending (at 1/s) for about 40 s, so the worker
+	// killed mid-run has jobs in flight.
+	jobs := d.mixedJobs("crash", 40)
 	// Planted: the once-per-order type for an order again through a second
 	// job (an order-pipeline event, under its live alias name), for each
 	// seller's first feedback order.
@@ -76,6 +80,9 @@ func TestCrashAndRedisRestart(t *testing.T) {
 		assert.Equal(t, first.ID(), res.DuplicateOf)
 	}
 	names := campaigns(all)
+	for range 3 {
+		d.startWorker(50)
+	}
 	tEnqueued := time.Now()
 
 	// Kill one worker mid-run, with jobs in flight, and restart it.
