@@ -109,8 +109,7 @@ func handOff(ctx context.Context, client *asynq.Client, insp *asynq.Inspector, r
 	if r.Campaign {
 		queue = QueueCampaign
 	}
-	task := asynq.NewTask(TypeMessage, withSlot(r.Payload, r.Slot), asynq.TaskID(r.ID), asynq.Queue(queue),
-		asynq.MaxRetry(asynqMaxRetry), asynq.Timeout(DefaultTaskTimeout))
+	task := asynq.NewTask(TypeMessage, withSlot(r.Payload, r.Slot), taskOptions(r.ID, queue)...)
 	_, err := client.EnqueueContext(ctx, task)
 	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		info, ierr := insp.GetTaskInfo(queue, r.ID)

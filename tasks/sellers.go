@@ -303,13 +303,3 @@ func (s *Sellers) override(sellerID, operation string) (Rate, bool) {
 	r, ok := c.Rates[spapi.OperationGroup(operation)]
 	return r, ok
 }
-
-// Limit returns the rate plan for a seller and operation: the seller's
-// override for the operation, else for its group, else Amazon's default.
-func (s *Sellers) Limit(sellerID, operation string) Rate {
-	if r, ok := s.override(sellerID, operation); ok {
-		return r
-	}
-	rate, burst := spapi.DefaultPlan(operation)
-	return Rate{Rate: rate, Burst: burst}
-}

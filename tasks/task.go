@@ -49,24 +49,27 @@ func QueueFor(j *Job) string {
 	return QueueTransactional
 }
 
-// NewTask builds the asynq task for a job: its deterministic id as TaskID
-// (a live duplicate is refused by asynq), its queue, not_before (or the
-// opening of a review request's window) as ProcessAt, and a MaxRetry asynq never reaches (see asynqMaxRetry).
+// NewTask builds the asynq task for a job enqueued straight to asynq, as
+// producers before the sellers' lines did (tests use it to play one):
+// taskOptions, and not_before (or the opening of a review request's window)
+// as ProcessAt. Producers now put jobs in their lines (Producer.Enqueue).
 func NewTask(j *Job) (*asynq.Task, error) {
 	b, err := j.Encode()
 	if err != nil {
 		return nil, err
 	}
-	opts := []asynq.Option{
-		asynq.TaskID(j.ID()),
-		asynq.Queue(QueueFor(j)),
-		asynq.MaxRetry(asynqMaxRetry),
-		asynq.Timeout(DefaultTaskTimeout),
-	}
+	opts := taskOptions(j.ID(), QueueFor(j))
 	if nb := j.EffectiveNotBefore(); nb != nil && nb.After(time.Now()) {
 		opts = append(opts, asynq.ProcessAt(*nb))
 	}
 	return asynq.NewTask(TypeMessage, b, opts...), nil
+}
+
+// taskOptions are the asynq options of every message task: the job's id as
+// TaskID (a live duplicate is refused), its queue, a MaxRetry asynq never
+// reaches (see asynqMaxRetry) and the attempt timeout.
+func taskOptions(id, queue string) []asynq.Option {
+	return []asynq.Option{asynq.TaskID(id), asynq.Queue(queue), asynq.MaxRetry(asynqMaxRetry), asynq.Timeout(DefaultTaskTimeout)}
 }
 
 // DeferError asks asynq to run the job again after RetryIn without counting

@@ -320,28 +320,7 @@ func (w *workerProc) metric(b *testing.B, name string) float64 {
 // quotaWait reads spmsg_quota_wait_seconds (sum, count) from the worker's
 // /metrics.
 func (w *workerProc) quotaWait(b *testing.B) (sum, count float64) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.metrics+"/metrics", nil)
-	require.NoError(b, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(b, err)
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		f, _ := strconv.ParseFloat(v, 64)
-		switch name {
-		case "spmsg_quota_wait_seconds_sum":
-			sum = f
-		case "spmsg_quota_wait_seconds_count":
-			count = f
-		}
-	}
-	return sum, count
+	return w.metric(b, "spmsg_quota_wait_seconds_sum"), w.metric(b, "spmsg_quota_wait_seconds_count")
 }
 
 // sendTimes groups the sandbox's accepted sends by seller.
