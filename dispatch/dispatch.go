@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/spmsg/spmsg/internal/keyspace"
 )
 
 // Defaults used when the matching Options field is zero.
@@ -68,7 +70,7 @@ type Options struct {
 	// Operations lists every operation a job can book (its actions and
 	// send operations, uploads), with Defaults giving each one's plan.
 	Operations []string
-	// Prefix starts every key; "" means DefaultPrefix.
+	// Prefix starts every key; "" means keyspace.DefaultPrefix.
 	Prefix string
 	// Margin lengthens the emission interval: T = 1/Rate x (1 + Margin).
 	// Zero means DefaultMargin; negative means none.
@@ -97,14 +99,12 @@ type Dispatcher struct {
 	defs   string // JSON op -> [rate, burst]
 	offset atomic.Int64
 
-	push, release, reserve, observe, throttled script
+	push, release, reserve, observe, throttled *keyspace.Script
+	ks                                         keyspace.Space
 }
 
 // New returns a Dispatcher on rdb (a client, a cluster or failover client).
 func New(rdb redis.UniversalClient, o Options) *Dispatcher {
-	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
-	}
 	switch {
 	case o.Margin == 0 || math.IsNaN(o.Margin):
 		o.Margin = DefaultMargin
@@ -144,8 +144,9 @@ func New(rdb redis.UniversalClient, o Options) *Dispatcher {
 	}
 	b, _ := json.Marshal(defs)
 	return &Dispatcher{rdb: rdb, o: o, defs: string(b),
-		push: newScript(pushLua), release: newScript(releaseLua), reserve: newScript(reserveLua),
-		observe: newScript(observeLua), throttled: newScript(throttledLua)}
+		ks:   keyspace.New(o.Prefix),
+		push: keyspace.NewScript(pushLua), release: keyspace.NewScript(releaseLua), reserve: keyspace.NewScript(reserveLua),
+		observe: keyspace.NewScript(observeLua), throttled: keyspace.NewScript(throttledLua)}
 }
 
 // Interval is the emission interval used for a plan, margin included.
@@ -164,6 +165,6 @@ func (d *Dispatcher) observeClock(redisNowMicros int64) {
 	d.offset.Store(int64(time.UnixMicro(redisNowMicros).Sub(time.Now())))
 }
 
-func (d *Dispatcher) keys(seller string) keys { return keysOf(d.o.Prefix, Shard(seller)) }
+func (d *Dispatcher) keys(seller string) keyspace.Shard { return d.ks.Shard(Shard(seller)) }
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

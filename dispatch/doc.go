@@ -72,16 +72,8 @@
 //
 // All keys of a shard carry the hash tag {dNN} (NN = shard), so every script
 // touches one Redis Cluster slot; keys the release step derives from a due
-// line's name are in that slot too. <p> is the prefix (spmsg).
-//
-//	<p>:{dNN}:due                          sorted set "<seller>\n<actions op>" -> next due (µs)
-//	<p>:{dNN}:jobs                         hash id -> "<send op>\n<deadline µs>\n<t|c>\n<payload>"
-//	<p>:{dNN}:handoff                      sorted set id -> released at (ms)
-//	<p>:{dNN}:plans                        hash "<seller>\n<op>" -> "<rate> <burst>" (overrides)
-//	<p>:{dNN}:line:<seller>:<actions op>:t sorted set id -> eligible (µs), transactional
-//	<p>:{dNN}:line:<seller>:<actions op>:c sorted set id -> eligible (µs), campaign
-//	<p>:{dNN}:rl:<seller>:<op>             hash tat, ctat, obs, iv, b (a schedule; expires
-//	                                       a day after its last slot)
+// line's name are in that slot too. internal/keyspace/keys.go lists them
+// with every other key spmsg keeps.
 //
 // All arithmetic runs on Redis's clock (TIME, µs), so processes on several
 // machines agree without synchronised clocks; each process converts a slot

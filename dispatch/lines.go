@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/spmsg/spmsg/internal/keyspace"
 )
 
 // Entry is a job to put in its seller's line.
@@ -61,7 +63,7 @@ func (d *Dispatcher) Push(ctx context.Context, e Entry) (bool, error) {
 		deadline = max(e.Deadline.UnixMicro(), 1)
 	}
 	value := e.SendOp + "\n" + strconv.FormatInt(deadline, 10) + "\n" + class + "\n" + string(e.Payload)
-	n, err := d.push.run(ctx, d.rdb, []string{k.due(), k.jobs(), k.line(e.Seller, e.ActionsOp, class)},
+	n, err := d.push.Run(ctx, d.rdb, []string{k.Due(), k.Jobs(), k.Line(e.Seller, e.ActionsOp, class)},
 		e.ID, value, eligible, lineMember(e.Seller, e.ActionsOp), d.o.IdlePoll.Microseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("dispatch: push %s: %w", e.ID, err)
@@ -76,7 +78,7 @@ func (d *Dispatcher) Push(ctx context.Context, e Entry) (bool, error) {
 
 // wakeChannel is the pub/sub channel on which a push to an idle line wakes
 // every release loop, with the line's shard as the message.
-func (d *Dispatcher) wakeChannel() string { return d.o.Prefix + ":dispatch:wake" }
+func (d *Dispatcher) wakeChannel() string { return d.ks.WakeChannel() }
 
 // Waiting reports whether the job is in its seller's line or being handed
 // off to the queue.
@@ -84,7 +86,7 @@ func (d *Dispatcher) Waiting(ctx context.Context, seller, id string) (bool, erro
 	if err := checkSeller(seller); err != nil {
 		return false, err
 	}
-	ok, err := d.rdb.HExists(ctx, d.keys(seller).jobs(), id).Result()
+	ok, err := d.rdb.HExists(ctx, d.keys(seller).Jobs(), id).Result()
 	if err != nil {
 		return false, fmt.Errorf("dispatch: waiting %s: %w", id, err)
 	}
@@ -108,9 +110,9 @@ type Released struct {
 
 // releaseShard queues one release step on a shard, taking at most max
 // jobs.
-func (d *Dispatcher) releaseShard(ctx context.Context, p redis.Pipeliner, shard, max int) *redis.Cmd {
-	k := keysOf(d.o.Prefix, shard)
-	return d.release.s.EvalSha(ctx, p, []string{k.plans(), k.due(), k.jobs(), k.handoff()},
+func (d *Dispatcher) releaseShard(ctx context.Context, p keyspace.Pipe, shard, max int) *redis.Cmd {
+	k := d.ks.Shard(shard)
+	return d.release.Queue(ctx, p, []string{k.Plans(), k.Due(), k.Jobs(), k.Handoff()},
 		append(d.schedArgs(k), d.o.Lead.Microseconds(), max, fmtFloat(d.o.CampaignShare), d.o.HandoffTimeout.Milliseconds())...)
 }
 
@@ -118,21 +120,12 @@ func (d *Dispatcher) releaseShard(ctx context.Context, p redis.Pipeliner, shard,
 // max jobs from each, and returns the released jobs and, per shard, when it
 // is next due (zero: nothing waits).
 func (d *Dispatcher) Release(ctx context.Context, shards []int, max int) ([]Released, []time.Time, error) {
-	run := func() ([]redis.Cmder, error) {
-		return d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, s := range shards {
-				d.releaseShard(ctx, p, s, max)
-			}
-			return nil
-		})
-	}
-	cmds, err := run()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		if err := d.release.s.Load(ctx, d.rdb).Err(); err != nil {
-			return nil, nil, fmt.Errorf("dispatch: load release script: %w", err)
+	cmds, err := keyspace.Pipelined(ctx, d.rdb, func(p keyspace.Pipe) error {
+		for _, s := range shards {
+			d.releaseShard(ctx, p, s, max)
 		}
-		cmds, err = run()
-	}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("dispatch: release: %w", err)
 	}
@@ -177,9 +170,9 @@ func (d *Dispatcher) Confirm(ctx context.Context, rs []Released) error {
 	}
 	_, err := d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, r := range rs {
-			k := keysOf(d.o.Prefix, r.shard)
-			p.HDel(ctx, k.jobs(), r.ID)
-			p.ZRem(ctx, k.handoff(), r.ID)
+			k := d.ks.Shard(r.shard)
+			p.HDel(ctx, k.Jobs(), r.ID)
+			p.ZRem(ctx, k.Handoff(), r.ID)
 		}
 		return nil
 	})
@@ -194,7 +187,7 @@ func (d *Dispatcher) Confirm(ctx context.Context, rs []Released) error {
 func (d *Dispatcher) Jobs(ctx context.Context) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for s := range Shards {
-		m, err := d.rdb.HGetAll(ctx, keysOf(d.o.Prefix, s).jobs()).Result()
+		m, err := d.rdb.HGetAll(ctx, d.ks.Shard(s).Jobs()).Result()
 		if err != nil {
 			return nil, fmt.Errorf("dispatch: jobs: %w", err)
 		}
@@ -214,7 +207,7 @@ func (d *Dispatcher) Count(ctx context.Context) (int64, error) {
 	cmds := make([]*redis.IntCmd, Shards)
 	_, err := d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for s := range Shards {
-			cmds[s] = p.HLen(ctx, keysOf(d.o.Prefix, s).jobs())
+			cmds[s] = p.HLen(ctx, d.ks.Shard(s).Jobs())
 		}
 		return nil
 	})

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/spmsg/spmsg/internal/keyspace"
 )
 
 // Reserve books one slot now on every listed operation of one seller, for
@@ -26,7 +28,7 @@ func (d *Dispatcher) Reserve(ctx context.Context, seller string, ops ...string) 
 		}
 		args = append(args, op)
 	}
-	res, err := d.reserve.run(ctx, d.rdb, []string{k.plans()}, args...).Int64Slice()
+	res, err := d.reserve.Run(ctx, d.rdb, []string{k.Plans()}, args...).Int64Slice()
 	if err != nil || len(res) != 2 {
 		return 0, fmt.Errorf("dispatch: reserve %s: %w", seller, err)
 	}
@@ -44,8 +46,8 @@ func (d *Dispatcher) Observe(ctx context.Context, key Key, rate float64) error {
 	if !(Plan{Rate: rate, Burst: 1}).valid() {
 		return fmt.Errorf("%w: rate %v", ErrInvalid, rate)
 	}
-	k := d.keys(key.Seller).sched(key.Seller, key.Operation)
-	if err := d.observe.run(ctx, d.rdb, []string{k}, fmtFloat(rate), scheduleTTL.Milliseconds()).Err(); err != nil {
+	k := d.keys(key.Seller).Sched(key.Seller, key.Operation)
+	if err := d.observe.Run(ctx, d.rdb, []string{k}, fmtFloat(rate), scheduleTTL.Milliseconds()).Err(); err != nil {
 		return fmt.Errorf("dispatch: observe %s/%s: %w", key.Seller, key.Operation, err)
 	}
 	return nil
@@ -58,8 +60,8 @@ func (d *Dispatcher) Throttled(ctx context.Context, key Key) error {
 	if err := d.checkKey(key); err != nil {
 		return err
 	}
-	k := d.keys(key.Seller).sched(key.Seller, key.Operation)
-	if err := d.throttled.run(ctx, d.rdb, []string{k}, time.Second.Microseconds(), scheduleTTL.Milliseconds()).Err(); err != nil {
+	k := d.keys(key.Seller).Sched(key.Seller, key.Operation)
+	if err := d.throttled.Run(ctx, d.rdb, []string{k}, time.Second.Microseconds(), scheduleTTL.Milliseconds()).Err(); err != nil {
 		return fmt.Errorf("dispatch: throttled %s/%s: %w", key.Seller, key.Operation, err)
 	}
 	return nil
@@ -77,8 +79,8 @@ func (d *Dispatcher) Effective(ctx context.Context, key Key) (Plan, error) {
 	var ovr *redis.StringCmd
 	var obs *redis.StringCmd
 	_, err := d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		ovr = p.HGet(ctx, k.plans(), key.Seller+"\n"+key.Operation)
-		obs = p.HGet(ctx, k.sched(key.Seller, key.Operation), "obs")
+		ovr = p.HGet(ctx, k.Plans(), key.Seller+"\n"+key.Operation)
+		obs = p.HGet(ctx, k.Sched(key.Seller, key.Operation), "obs")
 		return nil
 	})
 	if err != nil && err != redis.Nil {
@@ -124,11 +126,11 @@ func (d *Dispatcher) SetOverrides(ctx context.Context, plans map[Key]Plan) error
 		byShard[s][key.Seller+"\n"+key.Operation] = fmtFloat(p.Rate) + " " + strconv.Itoa(p.Burst)
 	}
 	for s, fields := range byShard {
-		k := keysOf(d.o.Prefix, s)
+		k := d.ks.Shard(s)
 		_, err := d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Del(ctx, k.plans())
+			p.Del(ctx, k.Plans())
 			if len(fields) > 0 {
-				p.HSet(ctx, k.plans(), fields)
+				p.HSet(ctx, k.Plans(), fields)
 			}
 			return nil
 		})
@@ -141,8 +143,8 @@ func (d *Dispatcher) SetOverrides(ctx context.Context, plans map[Key]Plan) error
 
 // schedArgs are the ARGV the schedule code of the booking scripts reads
 // (schedLua).
-func (d *Dispatcher) schedArgs(k keys) []any {
-	return []any{k.base, fmtFloat(d.o.Margin), d.o.Slack.Microseconds(), d.defs, scheduleTTL.Milliseconds()}
+func (d *Dispatcher) schedArgs(k keyspace.Shard) []any {
+	return []any{k.Base(), fmtFloat(d.o.Margin), d.o.Slack.Microseconds(), d.defs, scheduleTTL.Milliseconds()}
 }
 
 func (d *Dispatcher) checkKey(k Key) error {

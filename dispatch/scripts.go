@@ -1,11 +1,5 @@
 package dispatch
 
-import (
-	"context"
-
-	"github.com/redis/go-redis/v9"
-)
-
 // schedLua is shared by the scripts that book slots. It reads KEYS[1]
 // (the shard's overrides hash) and ARGV[1] base (key prefix with the
 // shard's tag), ARGV[2] margin, ARGV[3] slack (µs), ARGV[4] defaults (JSON
@@ -239,13 +233,3 @@ redis.call('HSET', KEYS[1], 'tat', string.format('%d', tat))
 redis.call('PEXPIRE', KEYS[1], math.ceil((tat - now) / 1000) + tonumber(ARGV[2]))
 return tat
 `
-
-// script runs one Lua script by its SHA, loading it when Redis does not
-// have it (first use, a restart, a failover).
-type script struct{ s *redis.Script }
-
-func newScript(src string) script { return script{redis.NewScript(src)} }
-
-func (s script) run(ctx context.Context, rdb redis.Scripter, keys []string, args ...any) *redis.Cmd {
-	return s.s.Run(ctx, rdb, keys, args...)
-}
