@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/spmsg/spmsg/attachstore"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/tasks"
 )
 
@@ -42,7 +43,7 @@ type Config struct {
 	// uses).
 	Producer *tasks.Producer
 	// Outcomes answers GET /v1/messages/{id} and GET /v1/campaigns/{name}.
-	Outcomes *tasks.OutcomeStore
+	Outcomes *jobstate.OutcomeStore
 	// Store receives uploads and resolves attachment references. Jobs may
 	// reference only the store (or s3://): never a file of the server.
 	Store attachstore.Store

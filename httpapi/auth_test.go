@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/httpapi"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/tasks"
 )
 
@@ -106,7 +107,7 @@ func TestNewChecksTokenSellers(t *testing.T) {
 	} {
 		rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 		t.Cleanup(func() { _ = rdb.Close() })
-		_, err := httpapi.New(httpapi.Config{Producer: tasks.NewProducer(rdb, sellers(t)), Outcomes: tasks.NewOutcomeStore(rdb, "", 0),
+		_, err := httpapi.New(httpapi.Config{Producer: tasks.NewProducer(rdb, sellers(t)), Outcomes: jobstate.NewOutcomeStore(rdb, "", 0),
 			Store: brokenStore{}, Redis: rdb, Tokens: c.tokens})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), c.want)

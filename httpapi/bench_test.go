@@ -22,6 +22,7 @@ import (
 	"github.com/spmsg/spmsg/attachstore"
 	"github.com/spmsg/spmsg/httpapi"
 	"github.com/spmsg/spmsg/internal/redistest"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/tasks"
 )
 
@@ -39,7 +40,7 @@ func newBenchServer(b *testing.B) *httptest.Server {
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Producer: tasks.NewProducer(rdb, sellers(b)),
-		Outcomes: tasks.NewOutcomeStore(rdb, "", 0), Store: store, Redis: rdb, Tokens: []httpapi.Token{{Secret: token1}},
+		Outcomes: jobstate.NewOutcomeStore(rdb, "", 0), Store: store, Redis: rdb, Tokens: []httpapi.Token{{Secret: token1}},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/httpapi"
 	"github.com/spmsg/spmsg/internal/redistest"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/tasks"
 )
 
@@ -61,7 +62,7 @@ type fixture struct {
 	t        *testing.T
 	rdb      redis.UniversalClient
 	srv      *httptest.Server
-	outcomes *tasks.OutcomeStore
+	outcomes *jobstate.OutcomeStore
 	store    attachstore.Store
 	dir      string
 	token    string
@@ -81,7 +82,7 @@ func newFixture(t *testing.T, mods ...func(*httpapi.Config)) *fixture {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "invoice.pdf"), pdfBytes, 0o600))
 	f := &fixture{t: t, rdb: rdb, dir: dir, store: store, token: token1, spec: loadSpec(t), seen: map[string]bool{}}
-	f.outcomes = tasks.NewOutcomeStore(rdb, "", 0)
+	f.outcomes = jobstate.NewOutcomeStore(rdb, "", 0)
 	cfg := httpapi.Config{
 		Producer: tasks.NewProducer(rdb, sellers(t)),
 		Outcomes: f.outcomes, Store: store, Redis: rdb, Tokens: []httpapi.Token{{Secret: token1}, {Secret: token2}, {Secret: tokenNA, Sellers: []string{sellerNA}},

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/httpapi"
-	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/tasks"
 )
 
@@ -295,7 +295,7 @@ func TestProducerReportsIdempotencyConflict(t *testing.T) {
 
 	// Once the ledger says the key went, the record still tells.
 	sent := job("Which size?", "spring")
-	require.NoError(t, p.Ledger.Commit(ctx, []ledger.Key{ledger.IdemKey(sellerNA, "k-1")}, res.ID, "req-1"))
+	require.NoError(t, p.Ledger.Commit(ctx, []jobstate.Key{jobstate.IdemKey(sellerNA, "k-1")}, res.ID, "req-1"))
 	got, err := p.Enqueue(ctx, sent)
 	require.NoError(t, err)
 	assert.False(t, got.Conflict)

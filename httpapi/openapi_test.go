@@ -15,6 +15,7 @@ import (
 
 	"github.com/spmsg/spmsg/attachstore"
 	"github.com/spmsg/spmsg/httpapi"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -39,7 +40,7 @@ func newDeadFixture(t *testing.T) *fixture {
 	t.Helper()
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = dead.Close() })
-	out := tasks.NewOutcomeStore(dead, "", 0)
+	out := jobstate.NewOutcomeStore(dead, "", 0)
 	return newFixture(t, func(c *httpapi.Config) {
 		c.Redis, c.Outcomes, c.Store = dead, out, brokenStore{}
 		c.Producer = tasks.NewProducer(dead, sellers(t))

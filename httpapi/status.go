@@ -6,14 +6,14 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/spmsg/spmsg/tasks"
+	"github.com/spmsg/spmsg/jobstate"
 )
 
 // messageRecord is the answer of GET /v1/messages/{id}: the job's record,
 // with its times left out while unknown (a pending job has no
 // finished_at).
 type messageRecord struct {
-	*tasks.Record
+	*jobstate.Record
 	EnqueuedAt *time.Time `json:"enqueued_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
@@ -29,7 +29,7 @@ func timeOrNil(t time.Time) *time.Time {
 func (a *API) getMessage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	rec, err := a.cfg.Outcomes.Get(r.Context(), id)
-	if errors.Is(err, tasks.ErrNoRecord) || (err == nil && !scopeOf(r).allows(rec.SellerID)) {
+	if errors.Is(err, jobstate.ErrNoRecord) || (err == nil && !scopeOf(r).allows(rec.SellerID)) {
 		// Another seller's job is not found either: a seller-bound token
 		// learns nothing of jobs outside its sellers.
 		writeError(w, http.StatusNotFound, "job %s: not found (never enqueued here, or its record expired)", id)

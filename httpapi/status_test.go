@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/tasks"
 )
 
@@ -34,7 +35,7 @@ func TestGetMessage(t *testing.T) {
 
 	j, errs := tasks.ParseJobJSON([]byte(jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"x","campaign":"spring"`)))
 	require.Empty(t, errs)
-	_, err := f.outcomes.Finish(context.Background(), r.ID, j, tasks.Result{Outcome: tasks.OutcomeFailed, Reason: "amazon_rejected",
+	_, err := f.outcomes.Finish(context.Background(), j.Ref(r.ID), jobstate.Result{Outcome: jobstate.OutcomeFailed, Reason: "amazon_rejected",
 		Code: "InvalidInput", Message: "bad order", RequestID: "req-1"})
 	require.NoError(t, err)
 	a = f.get("/v1/messages/" + r.ID)
@@ -62,9 +63,9 @@ func TestGetCampaign(t *testing.T) {
 	var ans batchAnswer
 	a.decode(t, &ans)
 	j, _ := tasks.ParseJobJSON([]byte(jobJSON("111-1111111-0000001", "confirmOrderDetails", `"text":"x","campaign":"spring sale/2026"`)))
-	_, err := f.outcomes.Finish(context.Background(), ans.Results[0].ID, j, tasks.Result{Outcome: tasks.OutcomeSent})
+	_, err := f.outcomes.Finish(context.Background(), j.Ref(ans.Results[0].ID), jobstate.Result{Outcome: jobstate.OutcomeSent})
 	require.NoError(t, err)
-	_, err = f.outcomes.Finish(context.Background(), ans.Results[1].ID, j, tasks.Result{Outcome: tasks.OutcomeUnconfirmed, Reason: "answer_lost"})
+	_, err = f.outcomes.Finish(context.Background(), j.Ref(ans.Results[1].ID), jobstate.Result{Outcome: jobstate.OutcomeUnconfirmed, Reason: "answer_lost"})
 	require.NoError(t, err)
 
 	a = f.get("/v1/campaigns/spring%20sale%2F2026")

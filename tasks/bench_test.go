@@ -19,7 +19,7 @@ import (
 	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/internal/devredis"
 	"github.com/spmsg/spmsg/internal/redistest"
-	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -58,11 +58,11 @@ func BenchmarkWorkerCPU(b *testing.B) {
 			require.NoError(b, err)
 			ids = append(ids, res.ID)
 		}
-		outcomes := tasks.NewOutcomeStore(rdb, "", 0)
+		outcomes := jobstate.NewOutcomeStore(rdb, "", 0)
 		lines := tasks.NewDispatcher(rdb, dispatch.Options{})
 		require.NoError(b, tasks.ApplyOverrides(ctx, lines, sellers))
-		h := &tasks.Handler{Amazon: client, Store: store, Lines: lines,
-			Ledger: ledger.New(rdb, ""), Outcomes: outcomes, Sellers: sellers}
+		h, err := tasks.NewHandler(tasks.Config{Amazon: client, State: jobstate.New(rdb, lines, 0), Sellers: sellers, Attachments: store})
+		require.NoError(b, err)
 		srv := tasks.NewServer(rdb, tasks.ServerOptions{Concurrency: 50})
 		cpu0, t0 := cpuTime(), time.Now()
 		require.NoError(b, srv.Start(tasks.NewServeMux(h)))
@@ -73,7 +73,7 @@ func BenchmarkWorkerCPU(b *testing.B) {
 		srv.Shutdown()
 		rep, err := outcomes.Campaign(ctx, "", 0)
 		require.NoError(b, err)
-		require.Equal(b, int64(n), rep.Outcomes[tasks.OutcomeSent], "%+v", rep)
+		require.Equal(b, int64(n), rep.Outcomes[jobstate.OutcomeSent], "%+v", rep)
 
 		// The no-op baseline: same queue machinery, a handler that does nothing.
 		cli := asynq.NewClientFromRedisClient(rdb)
@@ -109,7 +109,7 @@ func cpuTime() time.Duration {
 }
 
 // waitFinal waits until n jobs (of no campaign) have their outcome.
-func waitFinal(b *testing.B, outcomes *tasks.OutcomeStore, n int) {
+func waitFinal(b *testing.B, outcomes *jobstate.OutcomeStore, n int) {
 	b.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {

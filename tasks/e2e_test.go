@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -51,7 +52,7 @@ func TestEveryTypeEndToEnd(t *testing.T) {
 	}
 	recs := s.wait(60*time.Second, ids...)
 	for i, id := range ids {
-		assert.Equal(t, tasks.OutcomeSent, recs[id].Outcome, "%s: %s %s", jobs[i].Type, recs[id].Reason, recs[id].Message)
+		assert.Equal(t, jobstate.OutcomeSent, recs[id].Outcome, "%s: %s %s", jobs[i].Type, recs[id].Reason, recs[id].Message)
 		assert.NotEmpty(t, recs[id].RequestID)
 	}
 	st := s.sb.Stats()
@@ -89,16 +90,16 @@ func TestSkippedAndFailed(t *testing.T) {
 	missing := s.enqueueRaw(job(sellerNA, "111-0000000-0000104", "legalDisclosure", "", att("nope.pdf", "terms.pdf")))
 	recs := s.wait(30*time.Second, unavailable, disabled, badText, badFile, missing)
 
-	assert.Equal(t, tasks.OutcomeSkippedUnavailable, recs[unavailable].Outcome)
-	assert.Equal(t, "not_offered", recs[unavailable].Reason)
-	assert.Equal(t, tasks.OutcomeSkippedUnavailable, recs[disabled].Outcome)
-	assert.Equal(t, "disabled", recs[disabled].Reason)
+	assert.Equal(t, jobstate.OutcomeSkippedUnavailable, recs[unavailable].Outcome)
+	assert.Equal(t, jobstate.Reason("not_offered"), recs[unavailable].Reason)
+	assert.Equal(t, jobstate.OutcomeSkippedUnavailable, recs[disabled].Outcome)
+	assert.Equal(t, jobstate.Reason("disabled"), recs[disabled].Reason)
 	assert.Contains(t, recs[disabled].Message, "order already delivered")
 	for _, id := range []string{badText, badFile, missing} {
-		assert.Equal(t, tasks.OutcomeFailed, recs[id].Outcome, recs[id].Message)
+		assert.Equal(t, jobstate.OutcomeFailed, recs[id].Outcome, recs[id].Message)
 	}
 	assert.Contains(t, recs[badText].Message, "e-mail")
-	assert.Equal(t, "attachment_invalid", recs[badFile].Reason)
+	assert.Equal(t, jobstate.Reason("attachment_invalid"), recs[badFile].Reason)
 	assert.Contains(t, recs[missing].Message, "nope.pdf")
 	assert.Empty(t, s.sb.Sent(), "nothing may reach the buyer")
 }
@@ -113,7 +114,7 @@ func TestServerErrorsThenSuccess(t *testing.T) {
 	}
 	recs := s.wait(90*time.Second, ids...)
 	for _, id := range ids {
-		assert.Equal(t, tasks.OutcomeSent, recs[id].Outcome, "%s %s", recs[id].Reason, recs[id].Message)
+		assert.Equal(t, jobstate.OutcomeSent, recs[id].Outcome, "%s %s", recs[id].Reason, recs[id].Message)
 	}
 	assert.Positive(t, s.sb.Stats().Faults5xx, "the sandbox must have injected 5xx answers")
 	assert.Len(t, s.sb.Sent(), 5)
@@ -131,7 +132,7 @@ func TestThrottledThenSuccess(t *testing.T) {
 	}
 	recs := s.wait(90*time.Second, ids...)
 	for _, id := range ids {
-		assert.Equal(t, tasks.OutcomeSent, recs[id].Outcome, "%s %s", recs[id].Reason, recs[id].Message)
+		assert.Equal(t, jobstate.OutcomeSent, recs[id].Outcome, "%s %s", recs[id].Reason, recs[id].Message)
 	}
 	assert.Positive(t, s.sb.Stats().Throttled, "the sandbox must have answered 429")
 	assert.Len(t, s.sb.Sent(), 4)
@@ -147,9 +148,9 @@ func TestLostAnswer(t *testing.T) {
 	lost := s.enqueue(j)
 	nfr := s.enqueue(job(sellerNA, "111-0000000-0000401", "negativeFeedbackRemoval", ""))
 	recs := s.wait(30*time.Second, lost, nfr)
-	assert.Equal(t, tasks.OutcomeUnconfirmed, recs[lost].Outcome, recs[lost].Message)
-	assert.Equal(t, tasks.OutcomeSent, recs[nfr].Outcome, recs[nfr].Message)
-	assert.Equal(t, "settled_by_availability", recs[nfr].Reason)
+	assert.Equal(t, jobstate.OutcomeUnconfirmed, recs[lost].Outcome, recs[lost].Message)
+	assert.Equal(t, jobstate.OutcomeSent, recs[nfr].Outcome, recs[nfr].Message)
+	assert.Equal(t, jobstate.Reason("settled_by_availability"), recs[nfr].Reason)
 
 	again := job(sellerNA, "111-0000000-0000400", "confirmOrderDetails", "Which size, please?")
 	again.IdempotencyKey = "order-400-size"
@@ -172,9 +173,9 @@ func TestOncePerOrderTwoJobs(t *testing.T) {
 	ida := s.enqueue(a)
 	idb := s.enqueueRaw(b)
 	recs := s.wait(30*time.Second, ida, idb)
-	outcomes := []tasks.Outcome{recs[ida].Outcome, recs[idb].Outcome}
-	assert.Contains(t, outcomes, tasks.OutcomeSent)
-	assert.Contains(t, outcomes, tasks.OutcomeSkippedDuplicate)
+	outcomes := []jobstate.Outcome{recs[ida].Outcome, recs[idb].Outcome}
+	assert.Contains(t, outcomes, jobstate.OutcomeSent)
+	assert.Contains(t, outcomes, jobstate.OutcomeSkippedDuplicate)
 	assert.Equal(t, 1, s.sentTo("111-0000000-0000500", "negativeFeedbackRemoval"))
 }
 
@@ -201,7 +202,7 @@ func TestInterruptedSendIsNotRepeated(t *testing.T) {
 	s.enqueue(dead)
 	s.enqueue(live)
 	recs := s.wait(60*time.Second, deadID, liveID)
-	assert.Equal(t, tasks.OutcomeUnconfirmed, recs[deadID].Outcome, recs[deadID].Message)
-	assert.Equal(t, tasks.OutcomeUnconfirmed, recs[liveID].Outcome, "once the mark is stale the job is settled in doubt")
+	assert.Equal(t, jobstate.OutcomeUnconfirmed, recs[deadID].Outcome, recs[deadID].Message)
+	assert.Equal(t, jobstate.OutcomeUnconfirmed, recs[liveID].Outcome, "once the mark is stale the job is settled in doubt")
 	assert.Empty(t, s.sb.Sent(), "neither job may be sent again")
 }

@@ -94,7 +94,7 @@ func TestProducerRequeuesOrphanedRecord(t *testing.T) {
 	require.NoError(t, err)
 	p := tasks.NewProducer(rdb, sellers)
 	j := &tasks.Job{SellerID: sellerNA, MarketplaceID: mktUS, OrderID: "112-1234567-7654321", Type: "confirmOrderDetails", Text: "Which size?"}
-	created, err := p.Outcomes.Accept(ctx, j.ID(), j) // the first half only
+	created, _, err := p.Outcomes.Accept(ctx, j.Ref(j.ID())) // the first half only
 	require.NoError(t, err)
 	require.True(t, created)
 

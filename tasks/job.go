@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/spapi"
 )
 
@@ -251,4 +252,24 @@ func canonicalType(name string) string {
 		return t.Name
 	}
 	return name
+}
+
+// Ref is how the job-state store names the job, recorded under id.
+func (j *Job) Ref(id string) jobstate.Ref {
+	return jobstate.Ref{ID: id, Campaign: j.Campaign, Seller: j.SellerID, Order: j.OrderID, Type: canonicalType(j.Type)}
+}
+
+// messageDigest is the digest of a job's message: what is sent, to whom,
+// for which order (the content fields of Job.ID, without the campaign).
+// Scheduling (campaign, not_before, deadline, delivery dates) is left out:
+// a retried request paced anew, or re-run from a renamed batch file, is the
+// same message. A later job with the same idempotency key and another
+// digest is a conflict, not a duplicate.
+func messageDigest(j *Job) string {
+	h := sha256.New()
+	field := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
+	field("msg1")
+	field(j.SellerID)
+	j.hashMessage(field)
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -43,13 +44,14 @@ func TestJobIDAutoCampaign(t *testing.T) {
 
 // A job without a deadline that is older than MaxAge ends expired.
 func TestMaxAgeExpiresJobsWithoutDeadline(t *testing.T) {
-	s := newStack(t, sandbox.Config{})
-	s.handler.MaxAge = time.Hour
-	s.handler.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	s := newStack(t, sandbox.Config{}, func(_ *stack, c *tasks.Config) {
+		c.MaxAge = time.Hour
+		c.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	})
 	id := s.enqueue(job(sellerNA, "111-0000011-0000001", "confirmOrderDetails", "Your order ships Monday."))
 	rec := s.wait(10*time.Second, id)[id]
-	assert.Equal(t, tasks.OutcomeExpired, rec.Outcome)
-	assert.Equal(t, "max_age", rec.Reason)
+	assert.Equal(t, jobstate.OutcomeExpired, rec.Outcome)
+	assert.Equal(t, jobstate.Reason("max_age"), rec.Reason)
 	assert.Zero(t, s.sentTo("111-0000011-0000001", "confirmOrderDetails"))
 }
 
@@ -57,14 +59,14 @@ func TestMaxAgeExpiresJobsWithoutDeadline(t *testing.T) {
 // failed under its own campaign, so that campaign's counts add up.
 func TestNewerPayloadVersionRetriedThenFailedInItsCampaign(t *testing.T) {
 	s := newStack(t, sandbox.Config{})
-	_, err := s.outcomes.Accept(context.Background(), "j_newer", &tasks.Job{SellerID: sellerNA, OrderID: "111-0000012-0000001", Type: "confirmOrderDetails", Campaign: "rollout"})
+	_, _, err := s.outcomes.Accept(context.Background(), (&tasks.Job{SellerID: sellerNA, OrderID: "111-0000012-0000001", Type: "confirmOrderDetails", Campaign: "rollout"}).Ref("j_newer"))
 	require.NoError(t, err)
 	payload := []byte(`{"v":99,"seller_id":"` + sellerNA + `","marketplace_id":"` + mktUS + `","order_id":"111-0000012-0000001","type":"confirmOrderDetails","text":"hi","campaign":"rollout","new_field":1}`)
 	_, err = s.client.Enqueue(asynq.NewTask(tasks.TypeMessage, payload), asynq.TaskID("j_newer"), asynq.Queue(tasks.QueueCampaign), asynq.MaxRetry(10_000))
 	require.NoError(t, err)
 	rec := s.wait(30*time.Second, "j_newer")["j_newer"]
-	assert.Equal(t, tasks.OutcomeFailed, rec.Outcome)
-	assert.Equal(t, "newer_version", rec.Reason)
+	assert.Equal(t, jobstate.OutcomeFailed, rec.Outcome)
+	assert.Equal(t, jobstate.Reason("newer_version"), rec.Reason)
 	assert.Equal(t, "rollout", rec.Campaign)
 	rep, err := s.outcomes.Campaign(context.Background(), "rollout", 10)
 	require.NoError(t, err)
@@ -83,20 +85,21 @@ func TestRollingUpdateRetriedThenFailedInItsCampaign(t *testing.T) {
 	typ.Campaign = "rollout"
 	a, b := s.enqueueRaw(seller), s.enqueueRaw(typ)
 	got := s.wait(40*time.Second, a, b)
-	assert.Equal(t, tasks.OutcomeFailed, got[a].Outcome)
-	assert.Equal(t, "unknown_seller_retries_exhausted", got[a].Reason)
-	assert.Equal(t, "unknown_type_retries_exhausted", got[b].Reason)
+	assert.Equal(t, jobstate.OutcomeFailed, got[a].Outcome)
+	assert.Equal(t, jobstate.Reason("unknown_seller_retries_exhausted"), got[a].Reason)
+	assert.Equal(t, jobstate.Reason("unknown_type_retries_exhausted"), got[b].Reason)
 	rep, err := s.outcomes.Campaign(context.Background(), "rollout", 10)
 	require.NoError(t, err)
-	assert.EqualValues(t, 2, rep.Outcomes[tasks.OutcomeFailed])
+	assert.EqualValues(t, 2, rep.Outcomes[jobstate.OutcomeFailed])
 }
 
 // The maximum age counts from a job's not_before when that is later than
 // its enqueue: a job scheduled far ahead is tried, not expired on arrival.
 func TestMaxAgeCountsFromNotBefore(t *testing.T) {
-	s := newStack(t, sandbox.Config{})
-	s.handler.MaxAge = time.Hour
-	s.handler.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	s := newStack(t, sandbox.Config{}, func(_ *stack, c *tasks.Config) {
+		c.MaxAge = time.Hour
+		c.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	})
 	j := job(sellerNA, "111-0000014-0000001", "confirmOrderDetails", "Your order ships Monday.")
 	nb := time.Now().Add(90 * time.Minute) // due by the handler's clock, an hour and a half after enqueue
 	j.NotBefore = &nb
@@ -104,10 +107,10 @@ func TestMaxAgeCountsFromNotBefore(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.client.Enqueue(task, asynq.ProcessIn(0))
 	require.NoError(t, err)
-	_, err = s.outcomes.Accept(context.Background(), j.ID(), j)
+	_, _, err = s.outcomes.Accept(context.Background(), j.Ref(j.ID()))
 	require.NoError(t, err)
 	rec := s.wait(10*time.Second, j.ID())[j.ID()]
-	assert.Equal(t, tasks.OutcomeSent, rec.Outcome, rec.Message)
+	assert.Equal(t, jobstate.OutcomeSent, rec.Outcome, rec.Message)
 }
 
 // legacyID is the id releases before the length-prefixed one gave a job
@@ -126,7 +129,7 @@ func TestJobsFromBeforeTheIDChangeAreDuplicates(t *testing.T) {
 	s := newStack(t, sandbox.Config{})
 	j := job(sellerNA, "111-0000015-0000001", "confirmOrderDetails", "Which size?")
 	j.Campaign = "spring"
-	_, err := s.outcomes.Accept(context.Background(), legacyID(j), j)
+	_, _, err := s.outcomes.Accept(context.Background(), j.Ref(legacyID(j)))
 	require.NoError(t, err)
 	res, err := s.producer.Enqueue(context.Background(), j)
 	require.NoError(t, err)
@@ -176,7 +179,7 @@ func TestRetriedCountSurvivesTheLine(t *testing.T) {
 		}
 		require.NoError(t, err)
 		require.NoError(t, gerr)
-		assert.Equal(t, tasks.OutcomeFailed, rec.Outcome)
-		assert.Equal(t, "unknown_seller_retries_exhausted", rec.Reason)
+		assert.Equal(t, jobstate.OutcomeFailed, rec.Outcome)
+		assert.Equal(t, jobstate.Reason("unknown_seller_retries_exhausted"), rec.Reason)
 	}
 }

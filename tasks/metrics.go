@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/spapi"
 )
 
@@ -48,7 +49,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Jobs put back in their seller's line (no slot soon enough after a retry, or a 429)."}),
 	}
 	// Pre-create the series a dashboard expects, so they read 0, not absent.
-	for _, o := range Outcomes() {
+	for _, o := range jobstate.Outcomes() {
 		for _, t := range spapi.Types() {
 			m.Jobs.WithLabelValues(string(o), t.Name)
 		}
@@ -60,9 +61,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, t := range spapi.Types() {
 		m.Throttled.WithLabelValues(t.OperationID)
 	}
-	for _, r := range []string{"not_before", "throttled", "ledger_busy", "send_in_progress", "durability",
-		"review_window_not_open", "review_not_offered_yet"} {
-		m.Deferrals.WithLabelValues(r)
+	for _, r := range DeferReasons() {
+		m.Deferrals.WithLabelValues(string(r))
 	}
 	if reg != nil {
 		reg.MustRegister(m.Jobs, m.Calls, m.Throttled, m.Latency, m.Deferrals, m.JobLatency, m.QuotaWait, m.Requeued)
@@ -92,7 +92,7 @@ func (m *Metrics) call(op string, start time.Time, resp *spapi.Response, err err
 	}
 }
 
-func (m *Metrics) job(o Outcome, typ string, start time.Time) {
+func (m *Metrics) job(o jobstate.Outcome, typ string, start time.Time) {
 	if m == nil {
 		return
 	}
@@ -100,11 +100,11 @@ func (m *Metrics) job(o Outcome, typ string, start time.Time) {
 	m.JobLatency.WithLabelValues(string(o)).Observe(time.Since(start).Seconds())
 }
 
-func (m *Metrics) deferred(reason string) {
+func (m *Metrics) deferred(reason DeferReason) {
 	if m == nil {
 		return
 	}
-	m.Deferrals.WithLabelValues(reason).Inc()
+	m.Deferrals.WithLabelValues(string(reason)).Inc()
 }
 
 func (m *Metrics) quotaWait(d time.Duration) {

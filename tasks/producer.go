@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/spmsg/spmsg/dispatch"
-	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/jobstate"
 )
 
 // Producer validates and enqueues message jobs. Order pipelines (through
@@ -20,10 +20,10 @@ type Producer struct {
 	// Lines takes each job into its seller's line; required.
 	Lines *dispatch.Dispatcher
 	// Outcomes records accepted jobs; required.
-	Outcomes *OutcomeStore
+	Outcomes *jobstate.OutcomeStore
 	// Ledger, when set, refuses a once-per-order job or an idempotency key
 	// that the ledger says went already.
-	Ledger *ledger.Ledger
+	Ledger *jobstate.Ledger
 	// Validation is the same validation the worker runs.
 	Validation Validation
 	// Inspector, when set, lets Enqueue re-queue a job that is on record
@@ -76,37 +76,50 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job) (EnqueueResult, error) {
 	}
 	id := j.ID()
 	res := EnqueueResult{ID: id, Queue: QueueFor(j)}
-	if p.Ledger != nil {
-		t, _ := lookupType(j.Type)
-		for _, k := range ledgerKeys(j, t) {
-			e, ok, err := p.Ledger.Get(ctx, k)
-			if err != nil {
-				return EnqueueResult{}, err
-			}
-			if ok && (e.State == ledger.StateSent || e.State == ledger.StateInDoubt) {
-				res.Status, res.DuplicateOf = StatusDuplicate, e.JobID
-				res.Reason = fmt.Sprintf("the ledger says %s already went (%s)", describeKey(k), e.State)
-				if k.IdempotencyKey != "" {
-					c, ok, err := p.Outcomes.campaignOf(ctx, id)
-					if err != nil {
-						return EnqueueResult{}, err
-					}
-					if ok {
-						if err := p.checkDigest(ctx, c, id, j, &res); err != nil {
-							return EnqueueResult{}, err
-						}
-					}
-				}
-				return res, nil
-			}
+	steps := []func(context.Context, string, *Job, *EnqueueResult) (bool, error){p.sentBefore, p.recordedBefore, p.accept}
+	for _, step := range steps {
+		done, err := step(ctx, id, j, &res)
+		if err != nil {
+			return EnqueueResult{}, err
+		}
+		if done {
+			break
 		}
 	}
-	// One round trip for the records the job may already have: under its
-	// id when that leaves the campaign out (an idempotency key, a
-	// batch-chosen campaign), and, while records from before the id became
-	// length-prefixed are kept, under its legacy id.
+	return res, nil
+}
+
+// sentBefore reports a job whose once-per-order type or idempotency key
+// the ledger says went already (or may have) as a duplicate.
+func (p *Producer) sentBefore(ctx context.Context, id string, j *Job, res *EnqueueResult) (bool, error) {
+	t, _ := lookupType(j.Type)
+	keys := ledgerKeys(j, t)
+	if p.Ledger == nil || len(keys) == 0 {
+		return false, nil
+	}
+	k, e, ok, err := p.Ledger.First(ctx, keys, id)
+	if err != nil || !ok || e.State == jobstate.EntryClaimed {
+		return false, err
+	}
+	res.Status, res.DuplicateOf = StatusDuplicate, e.JobID
+	res.Reason = fmt.Sprintf("the ledger says %s already went (%s)", describeKey(k), e.State)
+	if k.IdempotencyKey == "" {
+		return true, nil
+	}
+	c, ok, err := p.Outcomes.CampaignOf(ctx, id)
+	if err != nil || !ok {
+		return true, err
+	}
+	return true, p.checkDigest(ctx, c, id, j, res)
+}
+
+// recordedBefore reports a job already on record under another campaign
+// (an idempotency key, a batch-chosen campaign) or under its legacy id as
+// a duplicate, in one round trip.
+func (p *Producer) recordedBefore(ctx context.Context, id string, j *Job, res *EnqueueResult) (bool, error) {
 	var lookup []string
-	if j.IdempotencyKey != "" || j.AutoCampaign {
+	byID := j.IdempotencyKey != "" || j.AutoCampaign
+	if byID {
 		lookup = append(lookup, id)
 	}
 	legacy := ""
@@ -114,86 +127,99 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job) (EnqueueResult, error) {
 		legacy = j.legacyID()
 		lookup = append(lookup, legacy)
 	}
-	var found []string
-	var ok []bool
-	if len(lookup) > 0 {
-		var err error
-		if found, ok, err = p.Outcomes.campaignsOf(ctx, lookup...); err != nil {
-			return EnqueueResult{}, err
-		}
+	if len(lookup) == 0 {
+		return false, nil
+	}
+	found, ok, err := p.Outcomes.CampaignsOf(ctx, lookup...)
+	if err != nil {
+		return false, err
 	}
 	if legacy != "" && ok[len(ok)-1] {
 		res.Status, res.DuplicateOf = StatusDuplicate, legacy
 		res.Reason = "the same job was accepted before this release (under its earlier id)"
-		return res, nil
+		return true, nil
 	}
-	if j.IdempotencyKey != "" || j.AutoCampaign {
-		// The id of a job with an idempotency key does not depend on its
-		// campaign: the same key in another campaign is the same job.
-		if c := found[0]; ok[0] && c != j.Campaign {
-			res.Status, res.DuplicateOf = StatusDuplicate, id
-			res.Reason = fmt.Sprintf("idempotency key %q was already used (campaign %q)", j.IdempotencyKey, c)
-			if j.IdempotencyKey == "" {
-				res.Reason = fmt.Sprintf("the same job was already accepted (campaign %q)", c)
-			}
-			if err := p.checkDigest(ctx, c, id, j, &res); err != nil {
-				return EnqueueResult{}, err
-			}
-			return res, nil
-		}
+	// The id of a job with an idempotency key does not depend on its
+	// campaign: the same key in another campaign is the same job.
+	c := found[0]
+	if !byID || !ok[0] || c == j.Campaign {
+		return false, nil
 	}
-	created, digest, err := p.Outcomes.accept(ctx, id, j)
+	res.Status, res.DuplicateOf = StatusDuplicate, id
+	res.Reason = fmt.Sprintf("idempotency key %q was already used (campaign %q)", j.IdempotencyKey, c)
+	if j.IdempotencyKey == "" {
+		res.Reason = fmt.Sprintf("the same job was already accepted (campaign %q)", c)
+	}
+	return true, p.checkDigest(ctx, c, id, j, res)
+}
+
+// accept records the job and puts it in its seller's line. A job already
+// on record is a duplicate, unless it is on record but neither in its line
+// nor queued (its producer died in between): then it joins its line now.
+func (p *Producer) accept(ctx context.Context, id string, j *Job, res *EnqueueResult) (bool, error) {
+	ref := j.Ref(id)
+	ref.Digest = messageDigest(j)
+	created, digest, err := p.Outcomes.Accept(ctx, ref)
 	if err != nil {
-		return EnqueueResult{}, err
-	}
-	if !created && j.IdempotencyKey != "" && digest != "" && digest != messageDigest(j) {
-		res.Status, res.DuplicateOf = StatusDuplicate, id
-		res.Conflict, res.Reason = true, conflictReason(j)
-		return res, nil
+		return false, err
 	}
 	if !created {
-		rec, err := p.Outcomes.Get(ctx, id)
-		if err != nil {
-			return EnqueueResult{}, err
+		if dup, err := p.onRecord(ctx, id, j, digest, res); err != nil || dup {
+			return true, err
 		}
-		res.Status, res.DuplicateOf = StatusDuplicate, id
-		if rec.Outcome != "" {
-			res.Reason = "the same job already ended: " + string(rec.Outcome)
-			return res, nil
-		}
-		res.Reason = "the same job is already queued"
-		if p.Inspector == nil {
-			return res, nil
-		}
-		if waiting, err := p.Lines.Waiting(ctx, j.SellerID, id); err != nil || waiting {
-			return res, nil // in its line (or unknown: do not risk a second copy)
-		}
-		_, err = p.Inspector.GetTaskInfo(res.Queue, id)
-		if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-			return res, nil // queued (or unknown: do not risk a second copy)
-		}
-		// On record but not queued: an earlier Enqueue died in between.
 	}
 	fresh := *j
 	fresh.Retried = 0 // a worker's count, never a producer's
 	payload, err := fresh.Encode()
 	if err != nil {
-		return EnqueueResult{}, err
+		return false, err
 	}
 	t, _ := lookupType(j.Type)
 	added, err := p.Lines.Push(ctx, lineEntry(id, j, t, payload))
 	if err != nil || !added {
 		if created {
-			_ = p.Outcomes.rollback(context.WithoutCancel(ctx), id, j)
+			_ = p.Outcomes.Rollback(context.WithoutCancel(ctx), ref)
 		}
 		if err != nil {
-			return EnqueueResult{}, fmt.Errorf("enqueue job %s: %w", id, err)
+			return false, fmt.Errorf("enqueue job %s: %w", id, err)
 		}
 		res.Status, res.DuplicateOf, res.Reason = StatusDuplicate, id, "the same job is already queued"
-		return res, nil
+		return true, nil
 	}
-	res.Status, res.DuplicateOf, res.Reason = StatusAccepted, "", ""
-	return res, nil
+	res.Status = StatusAccepted
+	return true, nil
+}
+
+// onRecord says whether a job already on record is a duplicate (its
+// message conflicts, it ended, or it waits in its line or queue), and
+// false for one an earlier Enqueue recorded but never queued.
+func (p *Producer) onRecord(ctx context.Context, id string, j *Job, digest string, res *EnqueueResult) (bool, error) {
+	res.Status, res.DuplicateOf = StatusDuplicate, id
+	if j.IdempotencyKey != "" && digest != "" && digest != messageDigest(j) {
+		res.Conflict, res.Reason = true, conflictReason(j)
+		return true, nil
+	}
+	rec, err := p.Outcomes.Get(ctx, id)
+	if err != nil {
+		return true, err
+	}
+	if rec.Outcome != "" {
+		res.Reason = "the same job already ended: " + string(rec.Outcome)
+		return true, nil
+	}
+	res.Reason = "the same job is already queued"
+	if p.Inspector == nil {
+		return true, nil
+	}
+	if waiting, err := p.Lines.Waiting(ctx, j.SellerID, id); err != nil || waiting {
+		return true, nil // in its line (or unknown: do not risk a second copy)
+	}
+	_, err = p.Inspector.GetTaskInfo(res.Queue, id)
+	if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return true, nil // queued (or unknown: do not risk a second copy)
+	}
+	*res = EnqueueResult{ID: id, Queue: res.Queue} // on record but not queued: queue it
+	return false, nil
 }
 
 // checkDigest marks res, a duplicate by idempotency key, as a conflict
@@ -201,7 +227,7 @@ func (p *Producer) Enqueue(ctx context.Context, j *Job) (EnqueueResult, error) {
 // message. A record without a digest (kept before digests were) is no
 // conflict.
 func (p *Producer) checkDigest(ctx context.Context, campaign, id string, j *Job, res *EnqueueResult) error {
-	d, err := p.Outcomes.digestOf(ctx, campaign, id)
+	d, err := p.Outcomes.DigestOf(ctx, campaign, id)
 	if err != nil {
 		return err
 	}
@@ -215,7 +241,7 @@ func conflictReason(j *Job) string {
 	return fmt.Sprintf("idempotency key %q was first used with a different message; the new message was not enqueued", j.IdempotencyKey)
 }
 
-func describeKey(k ledger.Key) string {
+func describeKey(k jobstate.Key) string {
 	if k.IdempotencyKey != "" {
 		return "idempotency key " + k.IdempotencyKey
 	}
@@ -228,8 +254,8 @@ func NewProducer(rdb redis.UniversalClient, sellers *Sellers) *Producer {
 	return &Producer{
 		Lines:      NewDispatcher(rdb, dispatch.Options{}),
 		Inspector:  asynq.NewInspectorFromRedisClient(rdb),
-		Outcomes:   NewOutcomeStore(rdb, "", 0),
-		Ledger:     ledger.New(rdb, ""),
+		Outcomes:   jobstate.NewOutcomeStore(rdb, "", 0),
+		Ledger:     jobstate.NewLedger(rdb, ""),
 		Validation: Validation{Sellers: sellers},
 	}
 }

@@ -16,59 +16,61 @@ import (
 // redelivery, a job that waited for a free worker) books a new one.
 const slotGrace = time.Second
 
-// acquire waits for the job's quota: the slots its release booked, or,
+// reserve waits for the job's quota: the slots its release booked, or,
 // when it holds none, slots booked now. A job whose new slots are further
-// away than MaxInlineWait goes back to its line instead of waiting here;
-// acquire then reports requeued.
-func (r *run) acquire(ctx context.Context) (requeued bool, err error) {
-	h, j := r.h, r.job
-	retried, _ := asynq.GetRetryCount(ctx)
-	if j.Slot > 0 && retried == 0 {
-		at := h.Lines.Local(time.UnixMicro(j.Slot))
+// away than MaxInlineWait goes back to its line instead of waiting here.
+func (a *attempt) reserve(ctx context.Context) error {
+	c, j := a.h.c, a.job
+	if n, _ := asynq.GetRetryCount(ctx); j.Slot > 0 && n == 0 {
+		at := c.State.Local(time.UnixMicro(j.Slot))
 		if time.Since(at) <= slotGrace {
-			return false, r.waitQuota(ctx, time.Until(at))
+			return a.waitQuota(ctx, time.Until(at))
 		}
 	}
-	wait, err := h.Lines.Reserve(ctx, j.SellerID, r.typ.ActionsOperation(), r.typ.OperationID)
+	wait, err := c.State.Reserve(ctx, j.SellerID, a.typ.ActionsOperation(), a.typ.OperationID)
 	if err != nil {
-		return false, err
+		return err
 	}
-	if wait <= h.maxInlineWait() {
-		return false, r.waitQuota(ctx, wait)
+	if wait > c.MaxInlineWait {
+		return &requeueJob{at: time.Now()}
 	}
-	return true, r.requeue(ctx, time.Now())
+	return a.waitQuota(ctx, wait)
+}
+
+// waitQuota sleeps for a quota wait and records it.
+func (a *attempt) waitQuota(ctx context.Context, d time.Duration) error {
+	a.h.c.Metrics.quotaWait(max(d, 0))
+	if err := sleep(ctx, d); err != nil {
+		return err
+	}
+	a.phase = max(a.phase, phaseReserved)
+	return nil
 }
 
 // requeue puts the job back in its seller's line, to be released from
-// eligible on.
-func (r *run) requeue(ctx context.Context, eligible time.Time) error {
-	j := *r.job
-	j.Retried = r.retried(ctx)
+// eligible on. It keeps its count of failed attempts.
+func (a *attempt) requeue(ctx context.Context, eligible time.Time) error {
+	j := *a.job
+	j.Retried = a.retried
 	payload, err := j.Encode()
 	if err != nil {
 		return err
 	}
-	e := lineEntry(r.id, &j, r.typ, payload)
+	e := lineEntry(a.ref.ID, &j, a.typ, payload)
 	if e.Eligible.Before(eligible) {
 		e.Eligible = eligible
 	}
-	if _, err := r.h.Lines.Push(ctx, e); err != nil {
+	if err := a.h.c.State.Requeue(ctx, e); err != nil {
 		return err
 	}
-	r.h.Metrics.requeued()
-	r.log.Debug("job back in its seller's line")
+	a.h.c.Metrics.requeued()
+	a.log.Debug("job back in its seller's line")
 	return nil
-}
-
-// waitQuota sleeps for a quota wait and records it.
-func (r *run) waitQuota(ctx context.Context, d time.Duration) error {
-	r.h.Metrics.quotaWait(max(d, 0))
-	return sleep(ctx, d)
 }
 
 // observe stores the rate Amazon reported in x-amzn-RateLimit-Limit (sent
 // on 2xx, 400 and 404 answers) for the seller's next release.
-func (r *run) observe(ctx context.Context, key dispatch.Key, resp *spapi.Response, err error) {
+func (a *attempt) observe(ctx context.Context, key dispatch.Key, resp *spapi.Response, err error) {
 	rate := 0.0
 	if resp != nil {
 		rate = resp.RateLimit
@@ -80,20 +82,21 @@ func (r *run) observe(ctx context.Context, key dispatch.Key, resp *spapi.Respons
 	if rate <= 0 {
 		return
 	}
-	if _, overridden := r.h.Sellers.override(key.Seller, key.Operation); overridden {
+	h := a.h
+	if _, overridden := h.c.Sellers.override(key.Seller, key.Operation); overridden {
 		return
 	}
 	// Amazon repeats the header on every answer; store it (a Redis round
 	// trip) only when the rate changes, or again after a while in case it
 	// expired.
 	now := time.Now()
-	if v, ok := r.h.observed.Load(key); ok {
+	if v, ok := h.observed.Load(key); ok {
 		if o := v.(observation); o.rate == rate && now.Sub(o.at) < observeRefresh {
 			return
 		}
 	}
-	if r.h.Lines.Observe(ctx, key, rate) == nil {
-		r.h.observed.Store(key, observation{rate: rate, at: now})
+	if h.c.State.Observe(ctx, key, rate) == nil {
+		h.observed.Store(key, observation{rate: rate, at: now})
 	}
 }
 

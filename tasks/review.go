@@ -1,12 +1,12 @@
 package tasks
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/spapi"
 )
 
@@ -15,56 +15,49 @@ import (
 // not offer the request yet (its list can stay empty for a while).
 const DefaultReviewRecheck = 6 * time.Hour
 
-func (h *Handler) reviewRecheck() time.Duration {
-	if h.ReviewRecheck > 0 {
-		return h.ReviewRecheck
-	}
-	return DefaultReviewRecheck
-}
-
 // reviewNotOffered ends or defers a review request that Amazon does not
 // offer for its order now. Inside a known delivery window it is asked
 // again later (until the window closes, when it ends expired); without a
 // delivery date nothing says it will be offered later, so it is skipped.
-func (r *run) reviewNotOffered(ctx context.Context, resp *spapi.Response) error {
-	j, now := r.job, r.h.now()
+func (a *attempt) reviewNotOffered(resp *spapi.Response) error {
+	j, now := a.job, a.h.c.Now()
 	opens, closes, ok := j.ReviewWindow()
 	if !ok {
-		return r.finish(ctx, Result{Outcome: OutcomeSkippedUnavailable, Reason: "not_offered", RequestID: requestID(resp),
+		return end(jobstate.Result{Outcome: jobstate.OutcomeSkippedUnavailable, Reason: jobstate.ReasonNotOffered, RequestID: requestID(resp),
 			Message: "Amazon does not offer a review request for this order now (no delivery date given, so it is not asked again)"})
 	}
 	if now.Before(opens) {
-		return r.deferFor(opens.Sub(now), "review_window_not_open")
+		return deferFor(opens.Sub(now), DeferReviewWindowNotOpen)
 	}
 	last := closes
 	if dl := j.EffectiveDeadline(); dl != nil && dl.Before(last) {
 		last = *dl
 	}
 	if now.Before(last) {
-		return r.deferFor(min(r.h.reviewRecheck(), max(last.Sub(now), time.Second)), "review_not_offered_yet")
+		return deferFor(min(a.h.c.ReviewRecheck, max(last.Sub(now), time.Second)), DeferReviewNotOfferedYet)
 	}
-	return r.finish(ctx, Result{Outcome: OutcomeSkippedUnavailable, Reason: "not_offered", RequestID: requestID(resp),
+	return end(jobstate.Result{Outcome: jobstate.OutcomeSkippedUnavailable, Reason: jobstate.ReasonNotOffered, RequestID: requestID(resp),
 		Message: fmt.Sprintf("Amazon does not offer a review request for this order (its window closed %s)", closes.UTC().Format(time.RFC3339))})
 }
 
 // expiredResult is the outcome of a job whose deadline dl passed: its own,
 // or the close of its review window.
-func expiredResult(j *Job, dl time.Time) Result {
+func expiredResult(j *Job, dl time.Time) jobstate.Result {
 	if j.Deadline == nil {
 		if _, closes, ok := j.ReviewWindow(); ok && closes.Equal(dl) {
-			return Result{Outcome: OutcomeExpired, Reason: "review_window_closed",
+			return jobstate.Result{Outcome: jobstate.OutcomeExpired, Reason: jobstate.ReasonReviewWindowClosed,
 				Message: "Amazon allows review requests until 30 days after delivery; the window closed " + dl.UTC().Format(time.RFC3339)}
 		}
 	}
-	return Result{Outcome: OutcomeExpired, Reason: "deadline_passed",
+	return jobstate.Result{Outcome: jobstate.OutcomeExpired, Reason: jobstate.ReasonDeadlinePassed,
 		Message: "deadline " + dl.Format(time.RFC3339) + " passed before the message was sent"}
 }
 
 // rollingUpdate reports a validation error whose only problems are a
 // seller missing from this worker's sellers file or a type this worker does
 // not know: what a newer producer or sellers file gives during a rolling
-// update. reason names it for the outcome.
-func rollingUpdate(err error) (reason string, ok bool) {
+// update. step names it for the outcome.
+func rollingUpdate(err error) (step jobstate.Step, ok bool) {
 	var ve *ValidationError
 	if !errors.As(err, &ve) || len(ve.Problems) == 0 {
 		return "", false
@@ -72,16 +65,16 @@ func rollingUpdate(err error) (reason string, ok bool) {
 	for _, p := range ve.Problems {
 		switch {
 		case p.Field == "seller_id" && p.unknownSeller:
-			reason = "unknown_seller"
+			step = jobstate.StepUnknownSeller
 		case p.Field == "type" && p.unknownType:
-			if reason == "" {
-				reason = "unknown_type"
+			if step == "" {
+				step = jobstate.StepUnknownType
 			}
 		default:
 			return "", false
 		}
 	}
-	return reason, true
+	return step, true
 }
 
 // ageFrom is when a job's age starts for the maximum age: its enqueue, or

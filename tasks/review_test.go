@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -59,13 +59,13 @@ func TestReviewRequestCampaign(t *testing.T) {
 		ids = append(ids, s.enqueue(j))
 	}
 	got := s.wait(20*time.Second, ids[0], ids[1], ids[3], ids[4])
-	assert.Equal(t, tasks.OutcomeSent, got[ids[0]].Outcome, got[ids[0]].Message)
-	assert.Equal(t, tasks.OutcomeSent, got[ids[1]].Outcome, got[ids[1]].Message)
+	assert.Equal(t, jobstate.OutcomeSent, got[ids[0]].Outcome, got[ids[0]].Message)
+	assert.Equal(t, jobstate.OutcomeSent, got[ids[1]].Outcome, got[ids[1]].Message)
 	assert.Equal(t, review, got[ids[0]].Type)
-	assert.Equal(t, tasks.OutcomeExpired, got[ids[3]].Outcome)
-	assert.Equal(t, "review_window_closed", got[ids[3]].Reason)
-	assert.Equal(t, tasks.OutcomeSkippedUnavailable, got[ids[4]].Outcome)
-	assert.Equal(t, "not_offered", got[ids[4]].Reason)
+	assert.Equal(t, jobstate.OutcomeExpired, got[ids[3]].Outcome)
+	assert.Equal(t, jobstate.Reason("review_window_closed"), got[ids[3]].Reason)
+	assert.Equal(t, jobstate.OutcomeSkippedUnavailable, got[ids[4]].Outcome)
+	assert.Equal(t, jobstate.Reason("not_offered"), got[ids[4]].Reason)
 
 	// Before the window: the job waits in its line until 5 days after
 	// delivery, without calling Amazon.
@@ -104,8 +104,8 @@ func TestReviewRequestTwoJobsOneOrder(t *testing.T) {
 	a := s.enqueue(reviewJob(order, "", nil))
 	b := s.enqueue(reviewJob(order, "other", nil))
 	got := s.wait(15*time.Second, a, b)
-	outcomes := []tasks.Outcome{got[a].Outcome, got[b].Outcome}
-	assert.ElementsMatch(t, []tasks.Outcome{tasks.OutcomeSent, tasks.OutcomeSkippedDuplicate}, outcomes)
+	outcomes := []jobstate.Outcome{got[a].Outcome, got[b].Outcome}
+	assert.ElementsMatch(t, []jobstate.Outcome{jobstate.OutcomeSent, jobstate.OutcomeSkippedDuplicate}, outcomes)
 	assert.Equal(t, 1, s.sentTo(order, review))
 }
 
@@ -113,8 +113,8 @@ func TestReviewRequestTwoJobsOneOrder(t *testing.T) {
 // later, and sent once offered.
 func TestReviewRequestNotOfferedYetIsAskedAgain(t *testing.T) {
 	const order = "111-0000003-0000001"
-	s := newStack(t, sandbox.Config{Orders: []sandbox.Order{{ID: order, Delivery: &sandbox.Delivery{Earliest: *daysAgo(2)}}}})
-	s.handler.ReviewRecheck = time.Second
+	s := newStack(t, sandbox.Config{Orders: []sandbox.Order{{ID: order, Delivery: &sandbox.Delivery{Earliest: *daysAgo(2)}}}},
+		func(_ *stack, c *tasks.Config) { c.ReviewRecheck = time.Second })
 	id := s.enqueue(reviewJob(order, "", daysAgo(10)))
 	require.Eventually(t, func() bool {
 		return s.sb.Stats().Requests["getSolicitationActionsForOrder"] >= 2
@@ -124,7 +124,7 @@ func TestReviewRequestNotOfferedYetIsAskedAgain(t *testing.T) {
 	assert.Equal(t, "pending", rec.State, "not offered inside the window must wait, not end")
 	require.NoError(t, s.sb.SetDelivery(order, *daysAgo(10), *daysAgo(10)))
 	rec = s.wait(15*time.Second, id)[id]
-	assert.Equal(t, tasks.OutcomeSent, rec.Outcome, rec.Message)
+	assert.Equal(t, jobstate.OutcomeSent, rec.Outcome, rec.Message)
 	assert.Equal(t, 1, s.sentTo(order, review))
 }
 
@@ -143,8 +143,8 @@ func TestReviewRequestLostAnswerOr500SettlesWithoutSecondRequest(t *testing.T) {
 			s := newStack(t, sandbox.Config{Faults: tc.faults})
 			id := s.enqueue(reviewJob(order, "", nil))
 			rec := s.wait(20*time.Second, id)[id]
-			assert.Equal(t, tasks.OutcomeSent, rec.Outcome, rec.Message)
-			assert.Equal(t, "settled_by_availability", rec.Reason)
+			assert.Equal(t, jobstate.OutcomeSent, rec.Outcome, rec.Message)
+			assert.Equal(t, jobstate.Reason("settled_by_availability"), rec.Reason)
 			assert.Equal(t, 1, s.sentTo(order, review))
 		})
 	}
@@ -156,13 +156,13 @@ func TestReviewRequestCrashAfterClaimIsNotResent(t *testing.T) {
 	const order = "111-0000005-0000001"
 	s := newStack(t, sandbox.Config{})
 	j := reviewJob(order, "", nil)
-	led := ledger.New(s.rdb, "")
-	res, err := led.Claim(context.Background(), []ledger.Key{ledger.OrderKey(sellerNA, order, review)}, j.ID(), time.Hour)
+	led := jobstate.NewLedger(s.rdb, "")
+	res, err := led.Claim(context.Background(), []jobstate.Key{jobstate.OrderKey(sellerNA, order, review)}, j.ID(), time.Hour)
 	require.NoError(t, err)
-	require.Equal(t, ledger.Claimed, res.Status)
+	require.Equal(t, jobstate.Claimed, res.Status)
 	id := s.enqueue(j)
 	rec := s.wait(15*time.Second, id)[id]
-	assert.Equal(t, tasks.OutcomeUnconfirmed, rec.Outcome, rec.Message)
+	assert.Equal(t, jobstate.OutcomeUnconfirmed, rec.Outcome, rec.Message)
 	assert.Zero(t, s.sentTo(order, review))
 }
 
@@ -173,18 +173,18 @@ func TestSendAnswered500(t *testing.T) {
 	for _, resend := range []bool{false, true} {
 		t.Run(map[bool]string{false: "default", true: "resend"}[resend], func(t *testing.T) {
 			const order = "111-0000006-0000001"
-			s := newStack(t, sandbox.Config{Faults: sandbox.Faults{SendThen500Rules: []sandbox.SendThen500Rule{{Order: order, Count: 1}}}})
-			s.handler.ResendAfter5xx = resend
+			s := newStack(t, sandbox.Config{Faults: sandbox.Faults{SendThen500Rules: []sandbox.SendThen500Rule{{Order: order, Count: 1}}}},
+				func(_ *stack, c *tasks.Config) { c.ResendAfter5xx = resend })
 			id := s.enqueue(job(sellerNA, order, "confirmOrderDetails", "Your order ships Monday."))
 			rec := s.wait(20*time.Second, id)[id]
 			if !resend {
-				assert.Equal(t, tasks.OutcomeUnconfirmed, rec.Outcome)
-				assert.Equal(t, "answer_lost", rec.Reason)
+				assert.Equal(t, jobstate.OutcomeUnconfirmed, rec.Outcome)
+				assert.Equal(t, jobstate.Reason("answer_lost"), rec.Reason)
 				assert.Equal(t, "InternalFailure", rec.Code)
 				assert.Equal(t, 1, s.sentTo(order, "confirmOrderDetails"))
 				return
 			}
-			assert.Equal(t, tasks.OutcomeSent, rec.Outcome, rec.Message)
+			assert.Equal(t, jobstate.OutcomeSent, rec.Outcome, rec.Message)
 			assert.Equal(t, 2, s.sentTo(order, "confirmOrderDetails"), "the opt-in resends after a 5xx")
 		})
 	}
@@ -224,20 +224,20 @@ func TestReviewRequestValidation(t *testing.T) {
 // resent: availability settles it.
 func TestResendAfter5xxNeverResendsOncePerOrder(t *testing.T) {
 	const order = "111-0000008-0000001"
-	s := newStack(t, sandbox.Config{Faults: sandbox.Faults{SendThen500Rules: []sandbox.SendThen500Rule{{Order: order, Count: 1}}}})
-	s.handler.ResendAfter5xx = true
+	s := newStack(t, sandbox.Config{Faults: sandbox.Faults{SendThen500Rules: []sandbox.SendThen500Rule{{Order: order, Count: 1}}}},
+		func(_ *stack, c *tasks.Config) { c.ResendAfter5xx = true })
 	id := s.enqueue(reviewJob(order, "", nil))
 	rec := s.wait(20*time.Second, id)[id]
-	assert.Equal(t, tasks.OutcomeSent, rec.Outcome, rec.Message)
-	assert.Equal(t, "settled_by_availability", rec.Reason)
+	assert.Equal(t, jobstate.OutcomeSent, rec.Outcome, rec.Message)
+	assert.Equal(t, jobstate.Reason("settled_by_availability"), rec.Reason)
 	assert.Equal(t, 1, s.sentTo(order, review))
 }
 
 // durability is a tasks.Durability that checks, when asked, that the
 // job's ledger claim is already written, and fails the first calls.
 type durability struct {
-	led    *ledger.Ledger
-	key    ledger.Key
+	led    *jobstate.Ledger
+	key    jobstate.Key
 	failN  atomic.Int32
 	calls  atomic.Int32
 	claims atomic.Int32
@@ -245,7 +245,7 @@ type durability struct {
 
 func (d *durability) Confirm(ctx context.Context) error {
 	d.calls.Add(1)
-	if e, ok, err := d.led.Get(ctx, d.key); err == nil && ok && e.State == ledger.StateClaimed {
+	if e, ok, err := d.led.Get(ctx, d.key); err == nil && ok && e.State == jobstate.EntryClaimed {
 		d.claims.Add(1)
 	}
 	if d.failN.Add(-1) >= 0 {
@@ -259,13 +259,15 @@ func (d *durability) Confirm(ctx context.Context) error {
 // Confirm runs after the claim is written.
 func TestSendWaitsForDurableClaim(t *testing.T) {
 	const order = "111-0000009-0000001"
-	s := newStack(t, sandbox.Config{})
-	d := &durability{led: ledger.New(s.rdb, ""), key: ledger.OrderKey(sellerNA, order, review)}
+	d := &durability{key: jobstate.OrderKey(sellerNA, order, review)}
 	d.failN.Store(1)
-	s.handler.Durable = d
+	s := newStack(t, sandbox.Config{}, func(s *stack, c *tasks.Config) {
+		d.led = jobstate.NewLedger(s.rdb, "")
+		c.Durable = d
+	})
 	id := s.enqueue(reviewJob(order, "", nil))
 	rec := s.wait(30*time.Second, id)[id]
-	assert.Equal(t, tasks.OutcomeSent, rec.Outcome, rec.Message)
+	assert.Equal(t, jobstate.OutcomeSent, rec.Outcome, rec.Message)
 	assert.Equal(t, 1, s.sentTo(order, review))
 	assert.EqualValues(t, 2, d.calls.Load(), "one refused, one confirmed")
 	assert.EqualValues(t, 2, d.claims.Load(), "the claim is written before each Confirm")

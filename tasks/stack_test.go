@@ -22,7 +22,7 @@ import (
 	"github.com/spmsg/spmsg/attachstore"
 	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/internal/redistest"
-	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
@@ -45,7 +45,7 @@ type stack struct {
 	rdb      *redis.Client
 	sb       *sandbox.Sandbox
 	producer *tasks.Producer
-	outcomes *tasks.OutcomeStore
+	outcomes *jobstate.OutcomeStore
 	handler  *tasks.Handler
 	client   *asynq.Client
 	store    attachstore.Store
@@ -60,7 +60,8 @@ func sellersJSON() string {
 
 // newStack starts everything; cfg is the sandbox's configuration (its
 // sellers are filled in).
-func newStack(t *testing.T, cfg sandbox.Config) *stack {
+// newStack starts the stack; opts adjust the handler's configuration.
+func newStack(t *testing.T, cfg sandbox.Config, opts ...func(*stack, *tasks.Config)) *stack {
 	t.Helper()
 	ctx := context.Background()
 	s := &stack{t: t, rdb: redistest.Client(t)}
@@ -89,11 +90,15 @@ func newStack(t *testing.T, cfg sandbox.Config) *stack {
 	require.NoError(t, err)
 	s.store = store
 
-	s.outcomes = tasks.NewOutcomeStore(s.rdb, "", 0)
-	led := ledger.New(s.rdb, "")
+	s.outcomes = jobstate.NewOutcomeStore(s.rdb, "", 0)
+	led := jobstate.NewLedger(s.rdb, "")
 	lines := tasks.NewDispatcher(s.rdb, dispatch.Options{})
-	s.handler = &tasks.Handler{Amazon: client, Store: store, Lines: lines,
-		Ledger: led, Outcomes: s.outcomes, Sellers: sellers}
+	hc := tasks.Config{Amazon: client, State: jobstate.New(s.rdb, lines, 0), Sellers: sellers, Attachments: store}
+	for _, o := range opts {
+		o(s, &hc)
+	}
+	s.handler, err = tasks.NewHandler(hc)
+	require.NoError(t, err)
 	s.client = asynq.NewClientFromRedisClient(s.rdb)
 	s.producer = &tasks.Producer{Lines: lines, Outcomes: s.outcomes, Ledger: led,
 		Validation: tasks.Validation{Sellers: sellers}}
@@ -141,10 +146,10 @@ func (s *stack) enqueueRaw(j *tasks.Job) string {
 }
 
 // wait polls until every job has its final outcome.
-func (s *stack) wait(timeout time.Duration, ids ...string) map[string]*tasks.Record {
+func (s *stack) wait(timeout time.Duration, ids ...string) map[string]*jobstate.Record {
 	s.t.Helper()
 	deadline := time.Now().Add(timeout)
-	out := map[string]*tasks.Record{}
+	out := map[string]*jobstate.Record{}
 	for {
 		for _, id := range ids {
 			if _, done := out[id]; done {

@@ -79,7 +79,28 @@ func taskOptions(id, queue string) []asynq.Option {
 // sellers' lines.)
 type DeferError struct {
 	RetryIn time.Duration
-	Reason  string
+	Reason  DeferReason
+}
+
+// DeferReason says why a job was deferred (the reason label of
+// spmsg_job_deferrals_total; README lists them).
+type DeferReason string
+
+// The deferral reasons.
+const (
+	DeferNotBefore           DeferReason = "not_before"
+	DeferThrottled           DeferReason = "throttled"
+	DeferLedgerBusy          DeferReason = "ledger_busy"
+	DeferSendInProgress      DeferReason = "send_in_progress"
+	DeferDurability          DeferReason = "durability"
+	DeferReviewWindowNotOpen DeferReason = "review_window_not_open"
+	DeferReviewNotOfferedYet DeferReason = "review_not_offered_yet"
+)
+
+// DeferReasons lists every deferral reason.
+func DeferReasons() []DeferReason {
+	return []DeferReason{DeferNotBefore, DeferThrottled, DeferLedgerBusy, DeferSendInProgress, DeferDurability,
+		DeferReviewWindowNotOpen, DeferReviewNotOfferedYet}
 }
 
 func (e *DeferError) Error() string {

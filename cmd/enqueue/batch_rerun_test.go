@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/dispatch"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/tasks"
 )
 
@@ -26,14 +27,14 @@ func TestBatchDefaultCampaignRerunAfterTheJobsEnded(t *testing.T) {
 	require.NoError(t, err)
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	outcomes := tasks.NewOutcomeStore(rdb, "", 0)
+	outcomes := jobstate.NewOutcomeStore(rdb, "", 0)
 	jobs, err := tasks.NewDispatcher(rdb, dispatch.Options{}).Jobs(ctx)
 	require.NoError(t, err)
 	ended := 0
 	for id, p := range jobs {
 		j, err := tasks.DecodeJob(p)
 		require.NoError(t, err)
-		_, err = outcomes.Finish(ctx, id, j, tasks.Result{Outcome: tasks.OutcomeSent})
+		_, err = outcomes.Finish(ctx, j.Ref(id), jobstate.Result{Outcome: jobstate.OutcomeSent})
 		require.NoError(t, err)
 		ended++
 	}

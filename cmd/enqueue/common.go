@@ -13,7 +13,7 @@ import (
 
 	"github.com/spmsg/spmsg/attachstore"
 	"github.com/spmsg/spmsg/internal/cli"
-	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/tasks"
 )
 
@@ -42,8 +42,8 @@ type app struct {
 	client   *asynq.Client
 	sellers  *tasks.Sellers
 	store    attachstore.Store
-	outcomes *tasks.OutcomeStore
-	ledger   *ledger.Ledger
+	outcomes *jobstate.OutcomeStore
+	ledger   *jobstate.Ledger
 	producer *tasks.Producer
 }
 
@@ -70,8 +70,8 @@ func (c *common) open(ctx context.Context, needSellers bool) (*app, error) {
 	}
 	a.rdb = rdb
 	a.client = asynq.NewClientFromRedisClient(rdb)
-	a.outcomes = tasks.NewOutcomeStore(rdb, "", 0)
-	a.ledger = ledger.New(rdb, "")
+	a.outcomes = jobstate.NewOutcomeStore(rdb, "", 0)
+	a.ledger = jobstate.NewLedger(rdb, "")
 	if needSellers {
 		opts := []attachstore.Option{attachstore.WithS3Allow(c.s3Allow)}
 		if c.logger != nil {

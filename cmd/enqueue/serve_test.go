@@ -23,7 +23,7 @@ import (
 
 	"github.com/spmsg/spmsg/attachstore"
 	"github.com/spmsg/spmsg/internal/redistest"
-	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
@@ -291,7 +291,7 @@ func TestServeCurlClientEndToEnd(t *testing.T) {
 	  {"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-2222222-0000002","type":"confirmOrderDetails","text":"Which size?","campaign":"autumn"}]`)
 	require.Equal(t, 207, code, body)
 	deadline := time.Now().Add(30 * time.Second)
-	var rep tasks.CampaignReport
+	var rep jobstate.CampaignReport
 	for {
 		code, body = s.call(t, "GET", "/v1/campaigns/autumn", serveToken, "")
 		require.Equal(t, 200, code, body)
@@ -302,7 +302,7 @@ func TestServeCurlClientEndToEnd(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	assert.EqualValues(t, 2, rep.Total)
-	assert.EqualValues(t, 2, rep.Outcomes[tasks.OutcomeSent])
+	assert.EqualValues(t, 2, rep.Outcomes[jobstate.OutcomeSent])
 	exit, cliOut, _ := f.run("", "status", "--campaign", "autumn", "--json")
 	require.Equal(t, 0, exit)
 	assert.JSONEq(t, cliOut, body)
@@ -337,8 +337,8 @@ func startWorker(t *testing.T, f *fixture) *sandbox.Sandbox {
 	require.NoError(t, err)
 	lines := tasks.NewDispatcher(rdb, dispatch.Options{})
 	t.Cleanup(tasks.StartRelease(rdb, lines, nil))
-	h := &tasks.Handler{Amazon: client, Store: store, Lines: lines,
-		Ledger: ledger.New(rdb, ""), Outcomes: tasks.NewOutcomeStore(rdb, "", 0), Sellers: sellers}
+	h, err := tasks.NewHandler(tasks.Config{Amazon: client, State: jobstate.New(rdb, lines, 0), Sellers: sellers, Attachments: store})
+	require.NoError(t, err)
 	srv := tasks.NewServer(rdb, tasks.ServerOptions{Concurrency: 4, ShutdownTimeout: 5 * time.Second,
 		Backoff: tasks.Backoff{Base: 300 * time.Millisecond, Max: time.Second}})
 	require.NoError(t, srv.Start(tasks.NewServeMux(h)))

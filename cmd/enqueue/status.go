@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spmsg/spmsg/internal/cli"
-	"github.com/spmsg/spmsg/tasks"
+	"github.com/spmsg/spmsg/jobstate"
 )
 
 const statusUsage = `Usage: enqueue status JOB_ID [--json]
@@ -67,7 +67,7 @@ func runStatus(ctx context.Context, args []string, getenv cli.Getenv, stdout, st
 		return nil
 	}
 	rec, err := a.outcomes.Get(ctx, fs.Arg(0))
-	if errors.Is(err, tasks.ErrNoRecord) {
+	if errors.Is(err, jobstate.ErrNoRecord) {
 		return &exitError{code: 1, msg: fmt.Sprintf("job %s: not found (never enqueued here, or its 30-day record expired)", fs.Arg(0))}
 	}
 	if err != nil {
@@ -85,7 +85,7 @@ func runStatus(ctx context.Context, args []string, getenv cli.Getenv, stdout, st
 	row("job", rec.ID)
 	row("state", rec.State)
 	row("outcome", string(rec.Outcome))
-	row("reason", rec.Reason)
+	row("reason", string(rec.Reason))
 	row("code", rec.Code)
 	row("message", rec.Message)
 	row("amazon request id", rec.RequestID)
@@ -102,12 +102,12 @@ func runStatus(ctx context.Context, args []string, getenv cli.Getenv, stdout, st
 	return tw.Flush()
 }
 
-func printCampaign(w io.Writer, rep *tasks.CampaignReport) {
+func printCampaign(w io.Writer, rep *jobstate.CampaignReport) {
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	fmt.Fprintf(tw, "campaign:\t%s\n", rep.Campaign)
 	fmt.Fprintf(tw, "total:\t%d\n", rep.Total)
 	fmt.Fprintf(tw, "pending:\t%d\n", rep.Pending)
-	for _, o := range tasks.Outcomes() {
+	for _, o := range jobstate.Outcomes() {
 		fmt.Fprintf(tw, "%s:\t%d\n", o, rep.Outcomes[o])
 	}
 	if len(rep.Reasons) > 0 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spmsg/spmsg/internal/cli"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/tasks"
 )
 
@@ -129,8 +130,8 @@ func parseFlags(args []string, getenv cli.Getenv, stderr io.Writer) (Config, err
 	if c.MaxAge <= 0 {
 		return c, usageError("--max-age must be positive")
 	}
-	if c.MaxAge > tasks.DefaultRetention {
-		return c, usageError(fmt.Sprintf("--max-age %s is longer than the %s that outcome records (and their enqueue times) are kept", c.MaxAge, tasks.DefaultRetention))
+	if c.MaxAge > jobstate.DefaultRetention {
+		return c, usageError(fmt.Sprintf("--max-age %s is longer than the %s that outcome records (and their enqueue times) are kept", c.MaxAge, jobstate.DefaultRetention))
 	}
 	switch c.DevRedis {
 	case "auto", "redis-server", "miniredis":

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spmsg/spmsg/attachstore"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -113,7 +114,7 @@ func runDemo(ctx context.Context, w *worker, d *devEnv, stdout io.Writer) error 
 		}
 		refs[name] = ref
 	}
-	producer := tasks.NewProducer(w.rdb, w.handler.Sellers)
+	producer := tasks.NewProducer(w.rdb, w.sellers)
 	jobs := demoJobs(func(n string) string { return refs[n] })
 	fmt.Fprintf(stdout, "demo: enqueueing %d jobs for %d sellers (campaign %q)\n", len(jobs), len(demoSellers), demoCampaign)
 	type row struct {
@@ -177,7 +178,7 @@ func runDemo(ctx context.Context, w *worker, d *devEnv, stdout io.Writer) error 
 		return err
 	}
 	var parts []string
-	for _, o := range tasks.Outcomes() {
+	for _, o := range jobstate.Outcomes() {
 		if n := rep.Outcomes[o]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", o, n))
 		}

@@ -164,8 +164,8 @@ func TestWorkerRefusesRedisWithoutAOF(t *testing.T) {
 			w, logs := startWorker(t, args, e)
 			assert.Contains(t, logs.String(), "AOF is off")
 			assert.Contains(t, logs.String(), "level=WARN")
-			require.NotNil(t, w.handler.Durable, "the guard is always passed")
-			assert.NoError(t, w.handler.Durable.Confirm(context.Background()), "appendonly no, risk accepted: nothing to wait for")
+			require.NotNil(t, w.handler.Config().Durable, "the guard is always passed")
+			assert.NoError(t, w.handler.Config().Durable.Confirm(context.Background()), "appendonly no, risk accepted: nothing to wait for")
 		})
 	}
 }
@@ -185,16 +185,16 @@ func TestWorkerRefusesEverysecBefore72(t *testing.T) {
 func TestWorkerDurabilityWiring(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	w, logs := startWorker(t, []string{"--resend-after-5xx", "--max-age", "36h"}, prodEnv(t, srv.URL()))
-	require.NotNil(t, w.handler.Durable)
-	assert.NoError(t, w.handler.Durable.Confirm(context.Background()))
-	assert.True(t, w.handler.ResendAfter5xx)
-	assert.Equal(t, 36*time.Hour, w.handler.MaxAge)
+	require.NotNil(t, w.handler.Config().Durable)
+	assert.NoError(t, w.handler.Config().Durable.Confirm(context.Background()))
+	assert.True(t, w.handler.Config().ResendAfter5xx)
+	assert.Equal(t, 36*time.Hour, w.handler.Config().MaxAge)
 	assert.Contains(t, logs.String(), "redis durability")
 	assert.NotContains(t, logs.String(), "level=WARN")
 
 	w, _ = startWorker(t, nil, prodEnv(t, srv.URL()))
-	assert.False(t, w.handler.ResendAfter5xx, "off by default")
-	assert.Equal(t, tasks.DefaultMaxAge, w.handler.MaxAge)
+	assert.False(t, w.handler.Config().ResendAfter5xx, "off by default")
+	assert.Equal(t, tasks.DefaultMaxAge, w.handler.Config().MaxAge)
 }
 
 // Ensure the durability flags read their variables, flags win, --dev

@@ -24,7 +24,7 @@ import (
 	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/internal/cli"
 	"github.com/spmsg/spmsg/internal/redisguard"
-	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -39,7 +39,8 @@ type worker struct {
 	http     *http.Server
 	httpAddr string
 	handler  *tasks.Handler
-	outcomes *tasks.OutcomeStore
+	sellers  *tasks.Sellers
+	outcomes *jobstate.OutcomeStore
 	lines    *dispatch.Dispatcher
 	// stopRelease ends this process's release of due jobs (set by start).
 	stopRelease func()
@@ -141,28 +142,21 @@ func newWorker(ctx context.Context, cfg Config, sellers *tasks.Sellers, logOut i
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := tasks.NewMetrics(reg)
-	outcomes := tasks.NewOutcomeStore(rdb, "", 0)
+	outcomes := jobstate.NewOutcomeStore(rdb, "", 0)
 	lines := tasks.NewDispatcher(rdb, dispatch.Options{})
 	if err := tasks.ApplyOverrides(pctx, lines, sellers); err != nil {
 		return nil, fmt.Errorf("apply the sellers file's rate overrides: %w", err)
 	}
-	h := &tasks.Handler{
-		Amazon:   client,
-		Store:    store,
-		Lines:    lines,
-		Ledger:   ledger.New(rdb, ""),
-		Outcomes: outcomes,
-		Sellers:  sellers,
-		Metrics:  metrics,
-		Logger:   log,
-
-		ResendAfter5xx: cfg.ResendAfter5xx,
-		MaxAge:         cfg.MaxAge,
-	}
+	cfgH := tasks.Config{Amazon: client, State: jobstate.New(rdb, lines, 0), Sellers: sellers, Attachments: store,
+		Metrics: metrics, Logger: log, ResendAfter5xx: cfg.ResendAfter5xx, MaxAge: cfg.MaxAge}
 	if guard != nil {
-		h.Durable = guard
+		cfgH.Durable = guard
 	}
-	w := &worker{cfg: cfg, log: log, rdb: rdb, connOpt: connOpt, handler: h, outcomes: outcomes, lines: lines}
+	h, err := tasks.NewHandler(cfgH)
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{cfg: cfg, log: log, rdb: rdb, connOpt: connOpt, handler: h, sellers: sellers, outcomes: outcomes, lines: lines}
 	reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(rdb), lines))
 	w.srv = tasks.NewServer(rdb, tasks.ServerOptions{Concurrency: cfg.Concurrency, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log})
 	if cfg.MetricsAddr != "" {

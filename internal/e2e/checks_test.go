@@ -10,9 +10,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/spapi"
-	"github.com/spmsg/spmsg/tasks"
 )
 
 // assertNoneTwice fails for every message the sandbox recorded more than
@@ -31,7 +31,7 @@ func assertNoneTwice(t testing.TB, counts map[msgKey]int) {
 
 // assertEveryJobFinal fails for a job whose record is not final and for
 // tasks left in asynq (open, or archived without an outcome).
-func (d *deployment) assertEveryJobFinal(t testing.TB, all []accepted, recs map[string]*tasks.Record) {
+func (d *deployment) assertEveryJobFinal(t testing.TB, all []accepted, recs map[string]*jobstate.Record) {
 	t.Helper()
 	for _, a := range all {
 		if r := recs[a.id]; r != nil {

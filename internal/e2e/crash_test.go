@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/internal/redistest"
-	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
@@ -116,7 +116,7 @@ func TestCrashAndRedisRestart(t *testing.T) {
 		len(all), tFinal.Sub(tEnqueued).Round(time.Millisecond), tFinal.Sub(t0).Round(time.Millisecond), p, st.Faults5xx, st.Lost, st.Throttled, st.Sent)
 	recs, missing := d.records(all)
 	require.Empty(t, missing, "lost jobs: accepted but without a record")
-	byFinish := make([]*tasks.Record, 0, len(recs))
+	byFinish := make([]*jobstate.Record, 0, len(recs))
 	for _, r := range recs {
 		byFinish = append(byFinish, r)
 	}
@@ -126,7 +126,7 @@ func TestCrashAndRedisRestart(t *testing.T) {
 	}
 	if len(held) > 0 {
 		var last time.Time
-		outcomes := map[tasks.Outcome]int{}
+		outcomes := map[jobstate.Outcome]int{}
 		for _, id := range held {
 			if r := recs[id]; r != nil {
 				outcomes[r.Outcome]++
@@ -145,7 +145,7 @@ func TestCrashAndRedisRestart(t *testing.T) {
 	}
 	assert.Equal(t, p.total, sumOutcomes, "each job counted in exactly one outcome")
 	d.assertEveryJobFinal(t, all, recs)
-	assert.Zero(t, p.outcomes[tasks.OutcomeFailed], "no job may fail for good here: %s", p)
+	assert.Zero(t, p.outcomes[jobstate.OutcomeFailed], "no job may fail for good here: %s", p)
 	assert.Zero(t, st.Violations, "requests that break Amazon's models")
 
 	// Nothing went twice: once-per-order types and idempotency keys are
@@ -159,7 +159,7 @@ func TestCrashAndRedisRestart(t *testing.T) {
 	// that message may have gone once or not at all.
 	inDoubt := map[msgKey]bool{}
 	for _, a := range all {
-		if r := recs[a.id]; r != nil && r.Outcome == tasks.OutcomeUnconfirmed {
+		if r := recs[a.id]; r != nil && r.Outcome == jobstate.OutcomeUnconfirmed {
 			inDoubt[keyOf(a.job)] = true
 		}
 	}
@@ -180,9 +180,9 @@ func TestCrashAndRedisRestart(t *testing.T) {
 		}
 		k := keyOf(a.job)
 		switch r.Outcome {
-		case tasks.OutcomeSent:
+		case jobstate.OutcomeSent:
 			assert.Equal(t, 1, counts[k], "job %s ended sent, so the sandbox must have it once (%s)", a.id, r.Reason)
-		case tasks.OutcomeSkippedDuplicate, tasks.OutcomeSkippedUnavailable:
+		case jobstate.OutcomeSkippedDuplicate, jobstate.OutcomeSkippedUnavailable:
 			assert.True(t, twinned[k], "only a planted once-per-order twin may be skipped, not %s %s %s: %s/%s %s",
 				a.id, a.job.OrderID, a.job.Type, r.Outcome, r.Reason, r.Message)
 			if inDoubt[k] {
@@ -190,7 +190,7 @@ func TestCrashAndRedisRestart(t *testing.T) {
 			} else {
 				assert.Equal(t, 1, counts[k], "a skipped twin's message went through the other job")
 			}
-		case tasks.OutcomeUnconfirmed:
+		case jobstate.OutcomeUnconfirmed:
 			assert.LessOrEqual(t, counts[k], 1)
 		}
 	}
@@ -276,9 +276,9 @@ func TestOncePerOrderRedeliveredAfterSend(t *testing.T) {
 	ctx := context.Background()
 
 	// The dead attempt: claim, send, crash before Commit.
-	claim, err := ledger.New(d.rdb, "").Claim(ctx, []ledger.Key{ledger.OrderKey(j.SellerID, j.OrderID, "negativeFeedbackRemoval")}, j.ID(), 10*time.Minute)
+	claim, err := jobstate.NewLedger(d.rdb, "").Claim(ctx, []jobstate.Key{jobstate.OrderKey(j.SellerID, j.OrderID, "negativeFeedbackRemoval")}, j.ID(), 10*time.Minute)
 	require.NoError(t, err)
-	require.Equal(t, ledger.Claimed, claim.Status)
+	require.Equal(t, jobstate.Claimed, claim.Status)
 	sellers, err := tasks.LoadSellersFile(d.sellersFile)
 	require.NoError(t, err)
 	client, err := spapi.NewClient(spapi.Config{LWAClientID: lwaClientID, LWAClientSecret: lwaClientSecret,
@@ -295,11 +295,11 @@ func TestOncePerOrderRedeliveredAfterSend(t *testing.T) {
 	recs, missing := d.records(a)
 	require.Empty(t, missing)
 	r := recs[a[0].id]
-	assert.Contains(t, []tasks.Outcome{tasks.OutcomeSent, tasks.OutcomeUnconfirmed}, r.Outcome,
+	assert.Contains(t, []jobstate.Outcome{jobstate.OutcomeSent, jobstate.OutcomeUnconfirmed}, r.Outcome,
 		"the message went; got %s/%s: %s", r.Outcome, r.Reason, r.Message)
 	assert.Len(t, d.sb.Sent(), 1, "never resent")
-	e, ok, err := ledger.New(d.rdb, "").Get(ctx, ledger.OrderKey(j.SellerID, j.OrderID, "negativeFeedbackRemoval"))
+	e, ok, err := jobstate.NewLedger(d.rdb, "").Get(ctx, jobstate.OrderKey(j.SellerID, j.OrderID, "negativeFeedbackRemoval"))
 	require.NoError(t, err)
 	require.True(t, ok)
-	assert.Contains(t, []ledger.State{ledger.StateSent, ledger.StateInDoubt}, e.State, "the ledger entry must be settled, not left claimed")
+	assert.Contains(t, []jobstate.EntryState{jobstate.EntrySent, jobstate.EntryInDoubt}, e.State, "the ledger entry must be settled, not left claimed")
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/internal/redistest"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/sandbox"
-	"github.com/spmsg/spmsg/tasks"
 )
 
 // Ensure a burst of sends through worker processes that accept no Redis
@@ -59,9 +59,9 @@ func TestRedisKilledMidBurstAlways(t *testing.T) {
 			continue
 		}
 		switch r.Outcome {
-		case tasks.OutcomeSent:
+		case jobstate.OutcomeSent:
 			assert.Equal(t, 1, counts[keyOf(a.job)], "job %s ended sent, so the sandbox must have it once", a.id)
-		case tasks.OutcomeUnconfirmed:
+		case jobstate.OutcomeUnconfirmed:
 			assert.LessOrEqual(t, counts[keyOf(a.job)], 1, a.id)
 		default:
 			t.Errorf("job %s ended %s/%s: %s (only sent or unconfirmed are possible here)", a.id, r.Outcome, r.Reason, r.Message)

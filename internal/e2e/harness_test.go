@@ -24,7 +24,7 @@ import (
 
 	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/internal/cli"
-	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -76,7 +76,7 @@ type deployment struct {
 	sellersFile string
 	storeDir    string
 	rdb         redis.UniversalClient
-	outcomes    *tasks.OutcomeStore
+	outcomes    *jobstate.OutcomeStore
 	producer    *tasks.Producer
 	inspector   *asynq.Inspector
 	workers     []*workerProc
@@ -144,8 +144,8 @@ func newDeployment(t testing.TB, redisURL string, nSellers int, cfg sandbox.Conf
 	d.rdb = rdb
 	sellers, err := tasks.LoadSellersFile(d.sellersFile)
 	require.NoError(t, err)
-	d.outcomes = tasks.NewOutcomeStore(rdb, "", 0)
-	d.producer = &tasks.Producer{Lines: tasks.NewDispatcher(rdb, dispatch.Options{}), Outcomes: d.outcomes, Ledger: ledger.New(rdb, ""),
+	d.outcomes = jobstate.NewOutcomeStore(rdb, "", 0)
+	d.producer = &tasks.Producer{Lines: tasks.NewDispatcher(rdb, dispatch.Options{}), Outcomes: d.outcomes, Ledger: jobstate.NewLedger(rdb, ""),
 		Validation: tasks.Validation{Sellers: sellers}}
 	d.inspector = asynq.NewInspectorFromRedisClient(rdb)
 	return d

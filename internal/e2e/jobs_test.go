@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -88,9 +89,9 @@ func campaigns(jobs []accepted) []string {
 // progress is the outcome store's view of a set of campaigns.
 type progress struct {
 	total, pending int64
-	outcomes       map[tasks.Outcome]int64
+	outcomes       map[jobstate.Outcome]int64
 	reasons        map[string]int64
-	reports        []*tasks.CampaignReport
+	reports        []*jobstate.CampaignReport
 }
 
 func (p progress) String() string {
@@ -107,7 +108,7 @@ func (p progress) String() string {
 // progressOf reads every campaign's counts; ok is false when Redis did not
 // answer (it may be restarting).
 func (d *deployment) progressOf(names []string, maxProblems int) (progress, bool) {
-	p := progress{outcomes: map[tasks.Outcome]int64{}, reasons: map[string]int64{}}
+	p := progress{outcomes: map[jobstate.Outcome]int64{}, reasons: map[string]int64{}}
 	for _, c := range names {
 		ctx, cancel := withTimeout()
 		rep, err := d.outcomes.Campaign(ctx, c, maxProblems)
@@ -171,8 +172,8 @@ func (d *deployment) waitSent(n int64, timeout time.Duration) {
 }
 
 // records reads every job's record; a job without one is reported by id.
-func (d *deployment) records(jobs []accepted) (map[string]*tasks.Record, []string) {
-	recs := map[string]*tasks.Record{}
+func (d *deployment) records(jobs []accepted) (map[string]*jobstate.Record, []string) {
+	recs := map[string]*jobstate.Record{}
 	var missing []string
 	for _, a := range jobs {
 		ctx, cancel := withTimeout()

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/internal/redistest"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/sandbox"
-	"github.com/spmsg/spmsg/tasks"
 )
 
 // Ensure three worker processes sharing one Redis send 30 sellers x 40
@@ -58,13 +58,13 @@ func runAllSentScenario(t *testing.T, d *deployment, prefix string, perSeller, w
 		tFinal.Sub(tEnqueued).Round(time.Millisecond), float64(len(jobs))/tFinal.Sub(tEnqueued).Seconds(),
 		sum(st.Requests), st.Requests, st.Throttled, st.Sent)
 
-	assert.EqualValues(t, len(jobs), p.outcomes[tasks.OutcomeSent], "every job must end sent: %s", p)
+	assert.EqualValues(t, len(jobs), p.outcomes[jobstate.OutcomeSent], "every job must end sent: %s", p)
 	recs, missing := d.records(jobs)
 	assert.Empty(t, missing, "jobs without a record")
 	var notSent []string
 	for _, a := range jobs {
-		if r := recs[a.id]; r != nil && (r.State != "final" || r.Outcome != tasks.OutcomeSent) {
-			notSent = append(notSent, a.id+" "+r.State+" "+string(r.Outcome)+"/"+r.Reason+" "+r.Message)
+		if r := recs[a.id]; r != nil && (r.State != "final" || r.Outcome != jobstate.OutcomeSent) {
+			notSent = append(notSent, a.id+" "+r.State+" "+string(r.Outcome)+"/"+string(r.Reason)+" "+r.Message)
 		}
 	}
 	assert.Empty(t, notSent)

@@ -47,7 +47,7 @@
 // Released jobs are asynq tasks (type spmsg:message, task id = job id) in
 // asynq's own keys, asynq:{<queue>}:..., which asynq owns; spmsg reads only
 // the length of asynq:{<queue>}:pending (AsynqPending). The worker's
-// durability probe writes <p>:durable:probe (package redisguard).
+// durability probe writes spmsg:durable:probe (package redisguard).
 package keyspace
 
 import (

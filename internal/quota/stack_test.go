@@ -19,7 +19,7 @@ import (
 	"github.com/spmsg/spmsg/dispatch"
 	"github.com/spmsg/spmsg/internal/quota"
 	"github.com/spmsg/spmsg/internal/redistest"
-	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/spapi"
 	"github.com/spmsg/spmsg/tasks"
@@ -60,7 +60,7 @@ type stack struct {
 	sb       *sandbox.Sandbox
 	handler  *tasks.Handler
 	producer *tasks.Producer
-	outcomes *tasks.OutcomeStore
+	outcomes *jobstate.OutcomeStore
 	defers   *deferCounter
 	lines    *dispatch.Dispatcher
 }
@@ -103,12 +103,13 @@ func newStack(tb testing.TB, messaging sandbox.Rate, sellers ...seller) *stack {
 	store, err := attachstore.Open(context.Background(), "file://"+tb.TempDir())
 	require.NoError(tb, err)
 
-	s.outcomes = tasks.NewOutcomeStore(s.rdb, "", 0)
-	led := ledger.New(s.rdb, "")
+	s.outcomes = jobstate.NewOutcomeStore(s.rdb, "", 0)
+	led := jobstate.NewLedger(s.rdb, "")
 	s.lines = tasks.NewDispatcher(s.rdb, dispatch.Options{})
 	require.NoError(tb, tasks.ApplyOverrides(context.Background(), s.lines, parsed))
-	s.handler = &tasks.Handler{Amazon: client, Store: store, Lines: s.lines,
-		Ledger: led, Outcomes: s.outcomes, Sellers: parsed, Metrics: tasks.NewMetrics(nil)}
+	s.handler, err = tasks.NewHandler(tasks.Config{Amazon: client, State: jobstate.New(s.rdb, s.lines, 0), Sellers: parsed,
+		Attachments: store, Metrics: tasks.NewMetrics(nil)})
+	require.NoError(tb, err)
 	s.producer = &tasks.Producer{Lines: s.lines, Outcomes: s.outcomes, Ledger: led,
 		Validation: tasks.Validation{Sellers: parsed}}
 	return s
@@ -180,10 +181,10 @@ func (s *stack) enqueue(jobs []*tasks.Job, workers int) []string {
 
 // waitFinal polls until every job has its final outcome and returns the
 // records.
-func (s *stack) waitFinal(timeout time.Duration, ids ...string) map[string]*tasks.Record {
+func (s *stack) waitFinal(timeout time.Duration, ids ...string) map[string]*jobstate.Record {
 	s.tb.Helper()
 	deadline := time.Now().Add(timeout)
-	out := make(map[string]*tasks.Record, len(ids))
+	out := make(map[string]*jobstate.Record, len(ids))
 	for {
 		for _, id := range ids {
 			if _, ok := out[id]; ok {
@@ -236,7 +237,7 @@ func (d *deferCounter) wrap(h asynq.Handler) asynq.Handler {
 		var de *tasks.DeferError
 		if errors.As(err, &de) {
 			d.total++
-			d.byReason[de.Reason]++
+			d.byReason[string(de.Reason)]++
 			d.byJob[id]++
 		}
 		return err

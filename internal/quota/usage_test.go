@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/internal/quota"
+	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/sandbox"
 	"github.com/spmsg/spmsg/tasks"
 )
@@ -46,7 +47,7 @@ func TestQuotaUseOneSeller(t *testing.T) {
 	ids := s.enqueue(jobs, 4)
 	recs := s.waitFinal(90*time.Second, ids...)
 	for _, id := range ids {
-		require.Equal(t, tasks.OutcomeSent, recs[id].Outcome, "%s: %s %s", id, recs[id].Reason, recs[id].Message)
+		require.Equal(t, jobstate.OutcomeSent, recs[id].Outcome, "%s: %s %s", id, recs[id].Reason, recs[id].Message)
 	}
 
 	u := quota.Use(s.sentTimes()["A1QUOTAONE"], fastGrant.PerSecond, fastGrant.Burst)
@@ -93,7 +94,7 @@ func TestQuotaUseSixSellers(t *testing.T) {
 	ids := s.enqueue(jobs, 8)
 	recs := s.waitFinal(90*time.Second, ids...)
 	for _, id := range ids {
-		require.Equal(t, tasks.OutcomeSent, recs[id].Outcome, "%s: %s %s", id, recs[id].Reason, recs[id].Message)
+		require.Equal(t, jobstate.OutcomeSent, recs[id].Outcome, "%s: %s %s", id, recs[id].Reason, recs[id].Message)
 	}
 
 	times := s.sentTimes()

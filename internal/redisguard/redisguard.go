@@ -47,6 +47,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/spmsg/spmsg/internal/keyspace"
 )
 
 // DefaultTimeout is how long Confirm waits for the disk and the replicas
@@ -55,7 +57,7 @@ const DefaultTimeout = time.Second
 
 // DefaultProbeKey is the key Confirm writes when Options.ProbeKey is empty.
 // On a cluster a hash tag is appended per master ("{n}").
-const DefaultProbeKey = "spmsg:durable:probe"
+const DefaultProbeKey = keyspace.DefaultPrefix + ":durable:probe"
 
 // Options tune Check and the Guard it returns. The zero value is the
 // production setting.

@@ -1,4 +1,4 @@
-package ledger
+package jobstate
 
 import (
 	"context"
@@ -48,7 +48,7 @@ type ClaimResult struct {
 	// Key is the key that decided Mine, Done or Busy (zero for Claimed).
 	Key Key
 	// Entry is Key's entry as stored, except that a stale foreign claim is
-	// reported with State StateInDoubt (the stored entry is unchanged).
+	// reported with State EntryInDoubt (the stored entry is unchanged).
 	Entry Entry
 }
 
@@ -97,7 +97,7 @@ return {'claimed', 0, 'claimed', job, '', ts, ts}
 // Claim atomically claims every key for jobID (all keys must belong to one
 // seller: one slot, one Lua call). A claim held by another job for longer
 // than staleAfter is never taken over: it is reported as Done with State
-// StateInDoubt, because that job may have sent.
+// EntryInDoubt, because that job may have sent.
 //
 // Errors: ErrInvalid for bad arguments, or the Redis error (then the
 // ClaimResult is zero, which is no Status).
@@ -109,7 +109,7 @@ func (l *Ledger) Claim(ctx context.Context, keys []Key, jobID string, staleAfter
 	if staleAfter <= 0 {
 		return ClaimResult{}, fmt.Errorf("%w: staleAfter %v", ErrInvalid, staleAfter)
 	}
-	res, err := l.claim.Run(ctx, l.rdb, rkeys, jobID, staleAfter.Microseconds()).Slice()
+	res, err := claimScript.Run(ctx, l.rdb, rkeys, jobID, staleAfter.Microseconds()).Slice()
 	if err != nil {
 		return ClaimResult{}, fmt.Errorf("ledger: claim %v: %w", uniq[0], err)
 	}
@@ -135,7 +135,7 @@ func (l *Ledger) Claim(ctx context.Context, keys []Key, jobID string, staleAfter
 	}
 	out.Key = uniq[i-1]
 	out.Entry = Entry{
-		State:     State(str(res[2])),
+		State:     EntryState(str(res[2])),
 		JobID:     str(res[3]),
 		RequestID: str(res[4]),
 		ClaimedAt: microsTime(str(res[5])),
@@ -158,13 +158,18 @@ func (l *Ledger) Get(ctx context.Context, key Key) (Entry, bool, error) {
 	if len(m) == 0 {
 		return Entry{}, false, nil
 	}
+	return entryOf(m), true, nil
+}
+
+// entryOf reads an entry's hash.
+func entryOf(m map[string]string) Entry {
 	return Entry{
-		State:     State(m["state"]),
+		State:     EntryState(m["state"]),
 		JobID:     m["job"],
 		RequestID: m["req"],
 		ClaimedAt: microsTime(m["claimed"]),
 		UpdatedAt: microsTime(m["updated"]),
-	}, true, nil
+	}
 }
 
 func str(v any) string {

@@ -1,4 +1,4 @@
-package ledger_test
+package jobstate_test
 
 import (
 	"context"
@@ -7,17 +7,17 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/spmsg/spmsg/ledger"
+	"github.com/spmsg/spmsg/jobstate"
 )
 
 // A worker claims a job's ledger keys before sending and settles them after.
 func ExampleLedger_Claim() {
 	ctx := context.Background()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	l := ledger.New(rdb, "")
-	keys := []ledger.Key{
-		ledger.OrderKey("A2EUQ1WTGCTBG2", "111-2222222-3333333", "negativeFeedbackRemoval"),
-		ledger.IdemKey("A2EUQ1WTGCTBG2", "crm-7781"),
+	l := jobstate.NewLedger(rdb, "")
+	keys := []jobstate.Key{
+		jobstate.OrderKey("A2EUQ1WTGCTBG2", "111-2222222-3333333", "negativeFeedbackRemoval"),
+		jobstate.IdemKey("A2EUQ1WTGCTBG2", "crm-7781"),
 	}
 
 	res, err := l.Claim(ctx, keys, "job-42", 10*time.Minute)
@@ -26,16 +26,16 @@ func ExampleLedger_Claim() {
 		return
 	}
 	switch res.Status {
-	case ledger.Claimed:
+	case jobstate.Claimed:
 		// send; on 2xx:
 		_ = l.Commit(ctx, keys, "job-42", "request-id-from-amazon")
 		// on a definite failure: l.Release(ctx, keys, "job-42")
 		// when the answer was lost: l.MarkInDoubt(ctx, keys, "job-42")
-	case ledger.Mine:
+	case jobstate.Mine:
 		_ = l.MarkInDoubt(ctx, keys, "job-42") // outcome: unconfirmed
-	case ledger.Done:
+	case jobstate.Done:
 		fmt.Println("skipped_duplicate:", res.Key, res.Entry.State)
-	case ledger.Busy:
+	case jobstate.Busy:
 		fmt.Println("another job holds", res.Key, "- retry later")
 	}
 }

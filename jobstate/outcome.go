@@ -1,18 +1,17 @@
-package tasks
+package jobstate
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/spmsg/spmsg/internal/keyspace"
 )
 
 // Outcome is a job's final outcome (PRODUCT.md "Final outcomes").
@@ -36,10 +35,20 @@ func Outcomes() []Outcome {
 // Result is what a worker records when a job ends.
 type Result struct {
 	Outcome   Outcome
-	Reason    string // short machine word, e.g. not_offered, content_invalid
+	Reason    Reason // short machine word, e.g. not_offered, content_invalid
 	Code      string // Amazon's error code, when Amazon answered one
 	Message   string // Amazon's or spmsg's message
 	RequestID string // Amazon's x-amzn-RequestId of the deciding call
+}
+
+// Ref names a job and what its record says of it.
+type Ref struct {
+	ID, Campaign, Seller, Order string
+	// Type is the message type's canonical name.
+	Type string
+	// Digest is the digest of the job's message (Accept keeps it, to tell a
+	// conflicting reuse of an idempotency key).
+	Digest string
 }
 
 // Record is a job's stored state, readable by `enqueue status`.
@@ -47,7 +56,7 @@ type Record struct {
 	ID         string    `json:"id"`
 	State      string    `json:"state"` // pending or final
 	Outcome    Outcome   `json:"outcome,omitempty"`
-	Reason     string    `json:"reason,omitempty"`
+	Reason     Reason    `json:"reason,omitempty"`
 	Code       string    `json:"code,omitempty"`
 	Message    string    `json:"message,omitempty"`
 	RequestID  string    `json:"request_id,omitempty"`
@@ -81,34 +90,20 @@ const DefaultRetention = 30 * 24 * time.Hour
 // retention ends. Keys of one campaign share a hash tag so the outcome and
 // the counters change in one atomic script, on a cluster too.
 type OutcomeStore struct {
-	rdb          redis.UniversalClient
-	prefix       string
-	retention    time.Duration
-	now          func() time.Time
-	loaded       atomic.Bool // acceptScript is cached on the server
-	finishLoaded atomic.Bool // finishScript is cached on the server
+	rdb       redis.UniversalClient
+	ks        keyspace.Space
+	retention time.Duration
+	now       func() time.Time
 }
 
-// NewOutcomeStore returns a store; prefix "" means "spmsg", retention 0
-// means DefaultRetention.
+// NewOutcomeStore returns a store; prefix "" means keyspace.DefaultPrefix,
+// retention 0 means DefaultRetention.
 func NewOutcomeStore(rdb redis.UniversalClient, prefix string, retention time.Duration) *OutcomeStore {
-	if prefix == "" {
-		prefix = "spmsg"
-	}
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
-	return &OutcomeStore{rdb: rdb, prefix: prefix, retention: retention, now: time.Now}
+	return &OutcomeStore{rdb: rdb, ks: keyspace.New(prefix), retention: retention, now: time.Now}
 }
-
-func (s *OutcomeStore) tag(campaign string) string { return s.prefix + ":{c:" + campaign + "}" }
-func (s *OutcomeStore) jobKey(campaign, id string) string {
-	return s.tag(campaign) + ":job:" + id
-}
-func (s *OutcomeStore) refKey(id string) string { return s.prefix + ":jobref:" + id }
-
-// sellersKey is the set of sellers with jobs in a campaign.
-func (s *OutcomeStore) sellersKey(campaign string) string { return s.tag(campaign) + ":sellers" }
 
 // acceptScript records an accepted job unless it is on record already,
 // and adds its seller to the campaign's sellers (which GET
@@ -117,7 +112,7 @@ func (s *OutcomeStore) sellersKey(campaign string) string { return s.tag(campaig
 // retention seconds, ARGV[2] seller id, then field/value pairs (the job's
 // message digest among them). Returns {1, ""} when created, {0, digest}
 // when the job existed ("" for a record written before digests were kept).
-var acceptScript = redis.NewScript(`
+var acceptScript = keyspace.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('HGET', KEYS[1], 'digest') or ''}
 end
@@ -139,7 +134,7 @@ return {1, ''}
 // reason, ARGV[5] problem flag ("1" for failed/unconfirmed), then
 // field/value pairs. Returns 1 when this call set the outcome, 0 when the
 // job already had one.
-var finishScript = redis.NewScript(`
+var finishScript = keyspace.NewScript(`
 if KEYS[4] then redis.call('DEL', KEYS[4]) end
 if redis.call('HEXISTS', KEYS[1], 'outcome') == 1 then return 0 end
 local ttl = tonumber(ARGV[1])
@@ -162,77 +157,38 @@ return 1
 func (s *OutcomeStore) ttlSeconds() int64 { return int64(s.retention / time.Second) }
 
 // Accept records a newly enqueued job as pending. created is false when the
-// job is already on record (pending or final): a duplicate.
-func (s *OutcomeStore) Accept(ctx context.Context, id string, j *Job) (created bool, err error) {
-	created, _, err = s.accept(ctx, id, j)
-	return created, err
-}
-
-// accept is Accept, also returning the digest of the message the job was
-// first recorded with when it was on record already ("" when created, or
-// for a record kept before digests were).
-func (s *OutcomeStore) accept(ctx context.Context, id string, j *Job) (created bool, digest string, err error) {
-	if !s.loaded.Load() {
-		if err := acceptScript.Load(ctx, s.rdb).Err(); err != nil {
-			return false, "", fmt.Errorf("record job %s: %w", id, err)
-		}
-		s.loaded.Store(true)
-	}
-	args := []any{s.ttlSeconds(), j.SellerID,
-		"id", id, "seller_id", j.SellerID, "order_id", j.OrderID, "type", canonicalType(j.Type),
-		"campaign", j.Campaign, "enqueued_at", s.now().UTC().Format(time.RFC3339Nano), "digest", messageDigest(j)}
-	keys := []string{s.jobKey(j.Campaign, id), s.tag(j.Campaign) + ":campaign", s.sellersKey(j.Campaign)}
+// job is already on record (pending or final): a duplicate; digest is then
+// the digest of the message it was first recorded with ("" for a record
+// kept before digests were).
+func (s *OutcomeStore) Accept(ctx context.Context, j Ref) (created bool, digest string, err error) {
+	args := []any{s.ttlSeconds(), j.Seller,
+		"id", j.ID, "seller_id", j.Seller, "order_id", j.Order, "type", j.Type,
+		"campaign", j.Campaign, "enqueued_at", s.now().UTC().Format(time.RFC3339Nano), "digest", j.Digest}
+	keys := []string{s.ks.Job(j.Campaign, j.ID), s.ks.Campaign(j.Campaign), s.ks.CampaignSellers(j.Campaign)}
 	// One round trip: the record (atomic with the campaign count and
 	// sellers) and the id -> campaign pointer, which lives in another slot.
 	var accept *redis.Cmd
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		accept = acceptScript.EvalSha(ctx, p, keys, args...)
-		p.Set(ctx, s.refKey(id), j.Campaign, s.retention)
+	_, err = keyspace.Pipelined(ctx, s.rdb, func(p keyspace.Pipe) error {
+		accept = acceptScript.Queue(ctx, p, keys, args...)
+		p.Set(ctx, s.ks.JobRef(j.ID), j.Campaign, s.retention)
 		return nil
 	})
-	if err != nil && !isNoScript(err) {
-		return false, "", fmt.Errorf("record job %s: %w", id, err)
-	}
 	if err != nil {
-		// The server lost its script cache (a restart): run unpipelined,
-		// which loads the script again.
-		s.loaded.Store(false)
-		accept = acceptScript.Run(ctx, s.rdb, keys, args...)
-		if err := s.rdb.Set(ctx, s.refKey(id), j.Campaign, s.retention).Err(); err != nil {
-			return false, "", fmt.Errorf("record job %s: %w", id, err)
-		}
+		return false, "", fmt.Errorf("record job %s: %w", j.ID, err)
 	}
 	reply, err := accept.Slice()
-	if err != nil {
-		return false, "", fmt.Errorf("record job %s: %w", id, err)
-	}
-	if len(reply) != 2 {
-		return false, "", fmt.Errorf("record job %s: unexpected script reply %v", id, reply)
+	if err != nil || len(reply) != 2 {
+		return false, "", fmt.Errorf("record job %s: unexpected script reply %v (%v)", j.ID, reply, err)
 	}
 	n, _ := reply[0].(int64)
 	digest, _ = reply[1].(string)
 	return n == 1, digest, nil
 }
 
-// messageDigest is the digest of a job's message: what is sent, to whom,
-// for which order (the content fields of Job.ID, without the campaign).
-// Scheduling (campaign, not_before, deadline, delivery dates) is left out:
-// a retried request paced anew, or re-run from a renamed batch file, is the
-// same message. A later job with the same idempotency key and another
-// digest is a conflict, not a duplicate.
-func messageDigest(j *Job) string {
-	h := sha256.New()
-	field := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
-	field("msg1")
-	field(j.SellerID)
-	j.hashMessage(field)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// digestOf returns the message digest a job was recorded with, under the
+// DigestOf returns the message digest a job was recorded with, under the
 // given campaign ("" when it has none or is not on record).
-func (s *OutcomeStore) digestOf(ctx context.Context, campaign, id string) (string, error) {
-	d, err := s.rdb.HGet(ctx, s.jobKey(campaign, id), "digest").Result()
+func (s *OutcomeStore) DigestOf(ctx context.Context, campaign, id string) (string, error) {
+	d, err := s.rdb.HGet(ctx, s.ks.Job(campaign, id), "digest").Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
@@ -243,7 +199,7 @@ func (s *OutcomeStore) digestOf(ctx context.Context, campaign, id string) (strin
 // campaign, sorted; none for a campaign nothing was recorded for (or
 // whose jobs were all recorded before the sellers were kept).
 func (s *OutcomeStore) CampaignSellers(ctx context.Context, name string) ([]string, error) {
-	ids, err := s.rdb.SMembers(ctx, s.sellersKey(name)).Result()
+	ids, err := s.rdb.SMembers(ctx, s.ks.CampaignSellers(name)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read the sellers of campaign %q: %w", name, err)
 	}
@@ -253,87 +209,76 @@ func (s *OutcomeStore) CampaignSellers(ctx context.Context, name string) ([]stri
 
 // Finish records a job's final outcome. first is false when the job already
 // had one (a redelivered job): the earlier outcome stands.
-func (s *OutcomeStore) Finish(ctx context.Context, id string, j *Job, r Result) (first bool, err error) {
-	return s.finish(ctx, id, j, r, false)
+func (s *OutcomeStore) Finish(ctx context.Context, j Ref, r Result) (first bool, err error) {
+	return s.finish(ctx, j, r, false)
 }
 
 // finish is Finish; dropMark also deletes the job's send mark in the same
 // script, once the outcome is on record.
-func (s *OutcomeStore) finish(ctx context.Context, id string, j *Job, r Result, dropMark bool) (first bool, err error) {
+func (s *OutcomeStore) finish(ctx context.Context, j Ref, r Result, dropMark bool) (first bool, err error) {
 	problem := "0"
 	if r.Outcome == OutcomeFailed || r.Outcome == OutcomeUnconfirmed {
 		problem = "1"
 	}
-	reason := r.Reason
+	reason := string(r.Reason)
 	if reason == "" {
 		reason = string(r.Outcome)
 	}
-	tag := s.tag(j.Campaign)
-	args := []any{s.ttlSeconds(), id, string(r.Outcome), reason, problem,
-		"id", id, "seller_id", j.SellerID, "order_id", j.OrderID, "type", canonicalType(j.Type), "campaign", j.Campaign,
+	args := []any{s.ttlSeconds(), j.ID, string(r.Outcome), reason, problem,
+		"id", j.ID, "seller_id", j.Seller, "order_id", j.Order, "type", j.Type, "campaign", j.Campaign,
 		"code", r.Code, "message", r.Message, "request_id", r.RequestID,
 		"finished_at", s.now().UTC().Format(time.RFC3339Nano)}
-	keys := []string{s.jobKey(j.Campaign, id), tag + ":campaign", tag + ":problems"}
+	keys := []string{s.ks.Job(j.Campaign, j.ID), s.ks.Campaign(j.Campaign), s.ks.Problems(j.Campaign)}
 	if dropMark {
-		keys = append(keys, s.guardKey(j.Campaign, id))
-	}
-	if !s.finishLoaded.Load() {
-		if err := finishScript.Load(ctx, s.rdb).Err(); err != nil {
-			return false, fmt.Errorf("record outcome of job %s: %w", id, err)
-		}
-		s.finishLoaded.Store(true)
+		keys = append(keys, s.ks.SendMark(j.Campaign, j.ID))
 	}
 	// One round trip: the outcome (atomic with the counters) and the
 	// id -> campaign pointer, which lives in another slot.
 	var cmd *redis.Cmd
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cmd = finishScript.EvalSha(ctx, p, keys, args...)
-		p.Set(ctx, s.refKey(id), j.Campaign, s.retention)
+	_, err = keyspace.Pipelined(ctx, s.rdb, func(p keyspace.Pipe) error {
+		cmd = finishScript.Queue(ctx, p, keys, args...)
+		p.Set(ctx, s.ks.JobRef(j.ID), j.Campaign, s.retention)
 		return nil
 	})
-	if err != nil && isNoScript(err) {
-		s.finishLoaded.Store(false)
-		cmd = finishScript.Run(ctx, s.rdb, keys, args...)
-		err = s.rdb.Set(ctx, s.refKey(id), j.Campaign, s.retention).Err()
-	}
 	if err != nil {
-		return false, fmt.Errorf("record outcome of job %s: %w", id, err)
+		return false, fmt.Errorf("record outcome of job %s: %w", j.ID, err)
 	}
 	n, err := cmd.Int()
 	if err != nil {
-		return false, fmt.Errorf("record outcome of job %s: %w", id, err)
+		return false, fmt.Errorf("record outcome of job %s: %w", j.ID, err)
 	}
 	return n == 1, nil
 }
 
 // rollbackScript undoes acceptScript for a job that could not be queued.
 // KEYS[1] job hash, KEYS[2] campaign hash.
-var rollbackScript = redis.NewScript(`
+var rollbackScript = keyspace.NewScript(`
 if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HINCRBY', KEYS[2], 'total', -1)
 return 1
 `)
 
-func (s *OutcomeStore) rollback(ctx context.Context, id string, j *Job) error {
-	return rollbackScript.Run(ctx, s.rdb, []string{s.jobKey(j.Campaign, id), s.tag(j.Campaign) + ":campaign"}).Err()
+// Rollback undoes Accept for a job that could not be queued.
+func (s *OutcomeStore) Rollback(ctx context.Context, j Ref) error {
+	return rollbackScript.Run(ctx, s.rdb, []string{s.ks.Job(j.Campaign, j.ID), s.ks.Campaign(j.Campaign)}).Err()
 }
 
-// campaignOf returns the campaign a job id is recorded under, if any.
-func (s *OutcomeStore) campaignOf(ctx context.Context, id string) (string, bool, error) {
-	c, ok, err := s.campaignsOf(ctx, id)
+// CampaignOf returns the campaign a job id is recorded under, if any.
+func (s *OutcomeStore) CampaignOf(ctx context.Context, id string) (string, bool, error) {
+	c, ok, err := s.CampaignsOf(ctx, id)
 	if err != nil {
 		return "", false, err
 	}
 	return c[0], ok[0], nil
 }
 
-// campaignsOf is campaignOf for several ids in one round trip.
-func (s *OutcomeStore) campaignsOf(ctx context.Context, ids ...string) (campaigns []string, ok []bool, err error) {
+// CampaignsOf is CampaignOf for several ids in one round trip.
+func (s *OutcomeStore) CampaignsOf(ctx context.Context, ids ...string) (campaigns []string, ok []bool, err error) {
 	cmds := make([]*redis.StringCmd, len(ids))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.Get(ctx, s.refKey(id))
+			cmds[i] = p.Get(ctx, s.ks.JobRef(id))
 		}
 		return nil
 	})
@@ -356,7 +301,7 @@ func (s *OutcomeStore) campaignsOf(ctx context.Context, ids ...string) (campaign
 
 // Get returns a job's record.
 func (s *OutcomeStore) Get(ctx context.Context, id string) (*Record, error) {
-	campaign, err := s.rdb.Get(ctx, s.refKey(id)).Result()
+	campaign, err := s.rdb.Get(ctx, s.ks.JobRef(id)).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("job %s: %w", id, ErrNoRecord)
 	}
@@ -367,14 +312,14 @@ func (s *OutcomeStore) Get(ctx context.Context, id string) (*Record, error) {
 }
 
 func (s *OutcomeStore) get(ctx context.Context, campaign, id string) (*Record, error) {
-	m, err := s.rdb.HGetAll(ctx, s.jobKey(campaign, id)).Result()
+	m, err := s.rdb.HGetAll(ctx, s.ks.Job(campaign, id)).Result()
 	if err != nil {
 		return nil, err
 	}
 	if len(m) == 0 {
 		return nil, fmt.Errorf("job %s: %w", id, ErrNoRecord)
 	}
-	r := &Record{ID: id, State: m["state"], Outcome: Outcome(m["outcome"]), Reason: m["reason"], Code: m["code"],
+	r := &Record{ID: id, State: m["state"], Outcome: Outcome(m["outcome"]), Reason: Reason(m["reason"]), Code: m["code"],
 		Message: m["message"], RequestID: m["request_id"], SellerID: m["seller_id"], OrderID: m["order_id"],
 		Type: m["type"], Campaign: m["campaign"]}
 	r.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, m["enqueued_at"])
@@ -385,8 +330,7 @@ func (s *OutcomeStore) get(ctx context.Context, campaign, id string) (*Record, e
 // Campaign returns a campaign's counts by outcome and by reason, and up to
 // maxProblems failed or unconfirmed jobs with Amazon's code and message.
 func (s *OutcomeStore) Campaign(ctx context.Context, name string, maxProblems int) (*CampaignReport, error) {
-	tag := s.tag(name)
-	m, err := s.rdb.HGetAll(ctx, tag+":campaign").Result()
+	m, err := s.rdb.HGetAll(ctx, s.ks.Campaign(name)).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -412,7 +356,7 @@ func (s *OutcomeStore) Campaign(ctx context.Context, name string, maxProblems in
 		rep.Pending = 0
 	}
 	if maxProblems > 0 {
-		ids, err := s.rdb.LRange(ctx, tag+":problems", 0, int64(maxProblems-1)).Result()
+		ids, err := s.rdb.LRange(ctx, s.ks.Problems(name), 0, int64(maxProblems-1)).Result()
 		if err != nil {
 			return nil, err
 		}
@@ -424,22 +368,4 @@ func (s *OutcomeStore) Campaign(ctx context.Context, name string, maxProblems in
 		sort.SliceStable(rep.Problems, func(i, k int) bool { return rep.Problems[i].FinishedAt.Before(rep.Problems[k].FinishedAt) })
 	}
 	return rep, nil
-}
-
-func isNoScript(err error) bool { return redis.HasErrorPrefix(err, "NOSCRIPT") }
-
-// state reads whether a job already has its final outcome and when it was
-// accepted (zero when its record does not say), in one round trip.
-func (s *OutcomeStore) state(ctx context.Context, campaign, id string) (final bool, enqueued time.Time, err error) {
-	vals, err := s.rdb.HMGet(ctx, s.jobKey(campaign, id), "state", "enqueued_at").Result()
-	if err != nil {
-		return false, time.Time{}, fmt.Errorf("outcome record %s: %w", id, err)
-	}
-	if len(vals) == 2 {
-		if v, ok := vals[1].(string); ok {
-			enqueued, _ = time.Parse(time.RFC3339Nano, v)
-		}
-		final = vals[0] == "final"
-	}
-	return final, enqueued, nil
 }

@@ -1,16 +1,16 @@
-package ledger
+package jobstate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// DefaultPrefix starts every key when New is given an empty prefix.
-const DefaultPrefix = "spmsg"
+	"github.com/spmsg/spmsg/internal/keyspace"
+)
 
 // Errors. Each is wrapped with details; test with errors.Is.
 var (
@@ -52,24 +52,24 @@ func (k Key) String() string {
 	return k.Seller + "/order/" + k.Order + "/" + k.Type
 }
 
-// State is an entry's state.
-type State string
+// EntryState is a ledger entry's state.
+type EntryState string
 
 // The states of an entry. Claimed entries are deleted by Release; sent and
 // in_doubt entries are permanent.
 const (
-	// StateClaimed: a job is about to send (or sending).
-	StateClaimed State = "claimed"
-	// StateSent: Amazon answered 2xx; permanent.
-	StateSent State = "sent"
-	// StateInDoubt: the request reached the wire but its answer was lost,
+	// EntryClaimed: a job is about to send (or sending).
+	EntryClaimed EntryState = "claimed"
+	// EntrySent: Amazon answered 2xx; permanent.
+	EntrySent EntryState = "sent"
+	// EntryInDoubt: the request reached the wire but its answer was lost,
 	// so the message may have gone; permanent.
-	StateInDoubt State = "in_doubt"
+	EntryInDoubt EntryState = "in_doubt"
 )
 
 // Entry is the stored record of one key.
 type Entry struct {
-	State     State
+	State     EntryState
 	JobID     string // the job that claimed it
 	RequestID string // Amazon's x-amzn-RequestId, once sent
 	ClaimedAt time.Time
@@ -79,45 +79,36 @@ type Entry struct {
 // Ledger is the permanent dedup ledger in Redis. It is safe for concurrent
 // use by any number of processes.
 type Ledger struct {
-	rdb    redis.UniversalClient
-	prefix string
-
-	claim   *redis.Script
-	settle  *redis.Script
-	release *redis.Script
+	rdb redis.UniversalClient
+	ks  keyspace.Space
 }
 
-// New returns a Ledger on rdb (a client, a cluster client or a failover
-// client). An empty prefix means DefaultPrefix; a prefix containing a brace
-// is reported by every method as ErrInvalid.
-func New(rdb redis.UniversalClient, prefix string) *Ledger {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return &Ledger{
-		rdb:     rdb,
-		prefix:  prefix,
-		claim:   redis.NewScript(claimLua),
-		settle:  redis.NewScript(settleLua),
-		release: redis.NewScript(releaseLua),
-	}
+// The ledger's scripts.
+var (
+	claimScript   = keyspace.NewScript(claimLua)
+	settleScript  = keyspace.NewScript(settleLua)
+	releaseScript = keyspace.NewScript(releaseLua)
+)
+
+// NewLedger returns a Ledger on rdb (a client, a cluster client or a
+// failover client). An empty prefix means keyspace.DefaultPrefix; a prefix
+// containing a brace is reported by every method as ErrInvalid.
+func NewLedger(rdb redis.UniversalClient, prefix string) *Ledger {
+	return &Ledger{rdb: rdb, ks: keyspace.New(prefix)}
 }
 
-// redisKey is prefix:{seller}:ledger:order:<order>:<type> or
-// prefix:{seller}:ledger:idem:<key>. The seller in braces is the Redis
-// Cluster hash tag, so all entries of one seller share one slot.
+// redisKey is the key's entry (keyspace.Space.LedgerOrder, LedgerIdem).
 func (l *Ledger) redisKey(k Key) string {
-	base := l.prefix + ":{" + k.Seller + "}:ledger:"
 	if k.IdempotencyKey != "" {
-		return base + "idem:" + k.IdempotencyKey
+		return l.ks.LedgerIdem(k.Seller, k.IdempotencyKey)
 	}
-	return base + "order:" + k.Order + ":" + k.Type
+	return l.ks.LedgerOrder(k.Seller, k.Order, k.Type)
 }
 
 func (l *Ledger) checkKey(k Key) error {
 	switch {
-	case strings.ContainsAny(l.prefix, "{}"):
-		return fmt.Errorf("%w: prefix %q contains a brace", ErrInvalid, l.prefix)
+	case l.ks.Check() != nil:
+		return fmt.Errorf("%w: %v", ErrInvalid, l.ks.Check())
 	case k.Seller == "":
 		return fmt.Errorf("%w: empty seller", ErrInvalid)
 	case strings.ContainsAny(k.Seller, "{}"):
@@ -160,4 +151,63 @@ func (l *Ledger) redisKeys(keys []Key, jobID string) (out []string, uniq []Key, 
 		uniq = append(uniq, k)
 	}
 	return out, uniq, nil
+}
+
+// First returns the entry that decides what a job with these keys may do,
+// in one round trip: a sent or in_doubt entry (of any job) first, then a
+// claim of job id, then another job's claim; k is its key. ok is false
+// when no key has an entry.
+func (l *Ledger) First(ctx context.Context, keys []Key, id string) (k Key, e Entry, ok bool, err error) {
+	if _, _, err := l.redisKeys(keys, id); err != nil {
+		return Key{}, Entry{}, false, err
+	}
+	var cmds []*redis.MapStringStringCmd
+	_, err = keyspace.Pipelined(ctx, l.rdb, func(p keyspace.Pipe) error {
+		cmds = l.queueGet(ctx, p, keys)
+		return nil
+	})
+	if err != nil {
+		return Key{}, Entry{}, false, fmt.Errorf("ledger: read %v: %w", keys, err)
+	}
+	i, e, ok, err := first(id, cmds)
+	if ok {
+		k = keys[i]
+	}
+	return k, e, ok, err
+}
+
+// queueGet queues the reading of every key's entry.
+func (l *Ledger) queueGet(ctx context.Context, p keyspace.Pipe, keys []Key) []*redis.MapStringStringCmd {
+	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = p.HGetAll(ctx, l.redisKey(k))
+	}
+	return cmds
+}
+
+// first picks the deciding entry of queueGet's answers (see First), and
+// its index.
+func first(id string, cmds []*redis.MapStringStringCmd) (i int, e Entry, ok bool, err error) {
+	rank := 0
+	for n, c := range cmds {
+		m, err := c.Result()
+		if err != nil {
+			return 0, Entry{}, false, fmt.Errorf("ledger: read: %w", err)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		got := entryOf(m)
+		r := 1
+		switch {
+		case got.State != EntryClaimed:
+			r = 3
+		case got.JobID == id:
+			r = 2
+		}
+		if r > rank {
+			i, e, ok, rank = n, got, true, r
+		}
+	}
+	return i, e, ok, nil
 }

@@ -1,4 +1,4 @@
-package ledger_test
+package jobstate_test
 
 import (
 	"os"

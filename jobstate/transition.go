@@ -1,4 +1,4 @@
-package ledger
+package jobstate
 
 import (
 	"context"
@@ -62,7 +62,7 @@ return n
 // another job (that entry is left alone, the others are committed); or the
 // Redis error.
 func (l *Ledger) Commit(ctx context.Context, keys []Key, jobID, requestID string) error {
-	return l.finish(ctx, "commit", keys, jobID, StateSent, requestID)
+	return l.finish(ctx, "commit", keys, jobID, EntrySent, requestID)
 }
 
 // MarkInDoubt records that jobID's request reached the wire but its answer
@@ -71,15 +71,15 @@ func (l *Ledger) Commit(ctx context.Context, keys []Key, jobID, requestID string
 //
 // Errors: as for Commit.
 func (l *Ledger) MarkInDoubt(ctx context.Context, keys []Key, jobID string) error {
-	return l.finish(ctx, "mark in doubt", keys, jobID, StateInDoubt, "")
+	return l.finish(ctx, "mark in doubt", keys, jobID, EntryInDoubt, "")
 }
 
-func (l *Ledger) finish(ctx context.Context, op string, keys []Key, jobID string, state State, requestID string) error {
+func (l *Ledger) finish(ctx context.Context, op string, keys []Key, jobID string, state EntryState, requestID string) error {
 	rkeys, uniq, err := l.redisKeys(keys, jobID)
 	if err != nil {
 		return err
 	}
-	n, err := l.settle.Run(ctx, l.rdb, rkeys, jobID, string(state), requestID).Int64()
+	n, err := settleScript.Run(ctx, l.rdb, rkeys, jobID, string(state), requestID).Int64()
 	if err != nil {
 		return fmt.Errorf("ledger: %s %v: %w", op, uniq[0], err)
 	}
@@ -99,7 +99,7 @@ func (l *Ledger) Release(ctx context.Context, keys []Key, jobID string) error {
 	if err != nil {
 		return err
 	}
-	if err := l.release.Run(ctx, l.rdb, rkeys, jobID).Err(); err != nil {
+	if err := releaseScript.Run(ctx, l.rdb, rkeys, jobID).Err(); err != nil {
 		return fmt.Errorf("ledger: release %v: %w", uniq[0], err)
 	}
 	return nil
