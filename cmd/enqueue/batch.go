@@ -225,70 +225,15 @@ func (b *batch) pass(ctx context.Context, src *input, enqueue bool) error {
 				if !enqueue {
 					continue
 				}
-				res, err := b.app.producer.Enqueue(ctx, it.job)
-				b.mu.Lock()
-				switch {
-				case err != nil:
-					if ve, ok := err.(*tasks.ValidationError); ok {
-						for _, p := range ve.Problems {
-							b.sum.Rejected = append(b.sum.Rejected, rejection{Line: it.line, Field: p.Field, Reason: p.Reason})
-						}
-					} else {
-						fatalOnce.Do(func() { fatal = fmt.Errorf("line %d: %w", it.line, err) })
-					}
-				case res.Conflict:
-					b.sum.Rejected = append(b.sum.Rejected, rejection{Line: it.line, Field: "idempotency_key", Reason: res.Reason})
-				case res.Status == tasks.StatusDuplicate:
-					b.sum.Duplicates++
-					b.sum.Duplicated = append(b.sum.Duplicated, duplicate{Line: it.line, DuplicateOf: res.DuplicateOf, Reason: res.Reason})
-				default:
-					b.sum.Accepted++
+				if err := b.enqueue(ctx, it); err != nil {
+					fatalOnce.Do(func() { fatal = err })
 				}
-				b.mu.Unlock()
 			}
 		}()
 	}
 	err := src.each(func(line int, j *tasks.Job, ps []tasks.FieldError) error {
 		b.progress.set(src.offset())
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		b.mu.Lock()
-		b.sum.Rows++
-		b.mu.Unlock()
-		if len(ps) == 0 {
-			if j.Campaign == "" {
-				j.Campaign, j.AutoCampaign = b.opts.campaign, b.opts.autoCampaign
-			}
-			ps = b.validate(ctx, j)
-			if len(ps) == 0 && isUndatedReview(j) {
-				b.mu.Lock()
-				b.sum.Warnings = append(b.sum.Warnings, rejection{Line: line, Field: "delivered_at", Reason: undatedReview})
-				b.mu.Unlock()
-			}
-		}
-		if len(ps) > 0 {
-			b.mu.Lock()
-			for _, p := range ps {
-				b.sum.Rejected = append(b.sum.Rejected, rejection{Line: line, Field: p.Field, Reason: p.Reason})
-			}
-			b.mu.Unlock()
-			return nil
-		}
-		if !enqueue {
-			if b.opts.dryRun {
-				b.mu.Lock()
-				b.sum.Accepted++
-				b.mu.Unlock()
-			}
-			return nil
-		}
-		select {
-		case work <- item{line: line, job: j}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		return nil
+		return b.row(ctx, work, enqueue, item{line: line, job: j}, ps)
 	})
 	close(work)
 	wg.Wait()
@@ -296,6 +241,81 @@ func (b *batch) pass(ctx context.Context, src *input, enqueue bool) error {
 		return err
 	}
 	return fatal
+}
+
+// enqueue enqueues a good row and records its outcome; it returns only runtime errors.
+func (b *batch) enqueue(ctx context.Context, it item) error {
+	res, err := b.app.producer.Enqueue(ctx, it.job)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case err != nil:
+		ve, ok := err.(*tasks.ValidationError)
+		if !ok {
+			return fmt.Errorf("line %d: %w", it.line, err)
+		}
+		for _, p := range ve.Problems {
+			b.sum.Rejected = append(b.sum.Rejected, rejection{Line: it.line, Field: p.Field, Reason: p.Reason})
+		}
+	case res.Conflict:
+		b.sum.Rejected = append(b.sum.Rejected, rejection{Line: it.line, Field: "idempotency_key", Reason: res.Reason})
+	case res.Status == tasks.StatusDuplicate:
+		b.sum.Duplicates++
+		b.sum.Duplicated = append(b.sum.Duplicated, duplicate{Line: it.line, DuplicateOf: res.DuplicateOf, Reason: res.Reason})
+	default:
+		b.sum.Accepted++
+	}
+	return nil
+}
+
+// row counts and checks a row as read (ps: its parse problems); a good row
+// goes to the enqueuers on work, or counts as accepted on a dry run.
+func (b *batch) row(ctx context.Context, work chan<- item, enqueue bool, it item, ps []tasks.FieldError) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	b.mu.Lock()
+	b.sum.Rows++
+	b.mu.Unlock()
+	if len(ps) == 0 {
+		ps = b.check(ctx, it)
+	}
+	if len(ps) > 0 {
+		b.mu.Lock()
+		for _, p := range ps {
+			b.sum.Rejected = append(b.sum.Rejected, rejection{Line: it.line, Field: p.Field, Reason: p.Reason})
+		}
+		b.mu.Unlock()
+		return nil
+	}
+	if !enqueue {
+		if b.opts.dryRun {
+			b.mu.Lock()
+			b.sum.Accepted++
+			b.mu.Unlock()
+		}
+		return nil
+	}
+	select {
+	case work <- it:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// check fills in the batch's campaign, validates the row and warns of an undated review request.
+func (b *batch) check(ctx context.Context, it item) []tasks.FieldError {
+	if it.job.Campaign == "" {
+		it.job.Campaign, it.job.AutoCampaign = b.opts.campaign, b.opts.autoCampaign
+	}
+	ps := b.validate(ctx, it.job)
+	if len(ps) == 0 && isUndatedReview(it.job) {
+		b.mu.Lock()
+		b.sum.Warnings = append(b.sum.Warnings, rejection{Line: it.line, Field: "delivered_at", Reason: undatedReview})
+		b.mu.Unlock()
+	}
+	return ps
 }
 
 func (b *batch) validate(ctx context.Context, j *tasks.Job) []tasks.FieldError {

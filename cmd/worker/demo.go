@@ -93,48 +93,76 @@ func demoFiles() map[string][]byte {
 
 // runDemo enqueues the sample campaign, shows progress and prints a summary.
 func runDemo(ctx context.Context, w *worker, d *devEnv, stdout io.Writer) error {
-	store, err := attachstore.Open(ctx, w.cfg.AttachmentStore)
+	refs, err := putDemoFiles(ctx, w.cfg.AttachmentStore, d.dir)
 	if err != nil {
 		return err
 	}
+	accepted, dups, err := enqueueDemo(ctx, w, refs, stdout)
+	if err != nil {
+		return err
+	}
+	if err := waitDemo(ctx, w, len(accepted), stdout); err != nil {
+		return err
+	}
+	return printDemoReport(ctx, w, d, accepted, dups, stdout)
+}
+
+// putDemoFiles stores the sample attachments (written to dir first) and returns their references.
+func putDemoFiles(ctx context.Context, storeURL, dir string) (map[string]string, error) {
+	store, err := attachstore.Open(ctx, storeURL)
+	if err != nil {
+		return nil, err
+	}
 	refs := map[string]string{}
 	for name, b := range demoFiles() {
-		p := filepath.Join(d.dir, name)
+		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, b, 0o600); err != nil {
-			return err
+			return nil, err
 		}
 		f, err := os.Open(p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ref, err := store.Put(ctx, name, f)
 		f.Close()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		refs[name] = ref
 	}
+	return refs, nil
+}
+
+// demoRow is a demo job the producer accepted, with its id.
+type demoRow struct {
+	job *tasks.Job
+	id  string
+}
+
+// enqueueDemo enqueues the sample jobs and returns those accepted and the number of duplicates.
+func enqueueDemo(ctx context.Context, w *worker, refs map[string]string, stdout io.Writer) ([]demoRow, int, error) {
 	producer := tasks.NewProducer(w.rdb, w.sellers)
 	jobs := demoJobs(func(n string) string { return refs[n] })
 	fmt.Fprintf(stdout, "demo: enqueueing %d jobs for %d sellers (campaign %q)\n", len(jobs), len(demoSellers), demoCampaign)
-	type row struct {
-		job *tasks.Job
-		id  string
-	}
-	var accepted []row
+	var accepted []demoRow
 	dups := 0
 	for _, j := range jobs {
 		res, err := producer.Enqueue(ctx, j)
 		if err != nil {
-			return fmt.Errorf("demo job %s %s: %w", j.OrderID, j.Type, err)
+			return nil, 0, fmt.Errorf("demo job %s %s: %w", j.OrderID, j.Type, err)
 		}
 		if res.Status == tasks.StatusDuplicate {
 			dups++
 			fmt.Fprintf(stdout, "demo: %s %s for %s: duplicate of %s (%s)\n", j.SellerID, j.Type, j.OrderID, res.DuplicateOf, res.Reason)
 			continue
 		}
-		accepted = append(accepted, row{j, res.ID})
+		accepted = append(accepted, demoRow{j, res.ID})
 	}
+	return accepted, dups, nil
+}
+
+// waitDemo prints progress until all (at least want) campaign jobs are final, for at most 3 minutes.
+func waitDemo(ctx context.Context, w *worker, want int, stdout io.Writer) error {
 	deadline := time.Now().Add(3 * time.Minute)
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
@@ -149,8 +177,8 @@ func runDemo(ctx context.Context, w *worker, d *devEnv, stdout io.Writer) error 
 			fmt.Fprintf(stdout, "demo: %d/%d jobs final\n", done, rep.Total)
 			last = done
 		}
-		if rep.Pending == 0 && rep.Total >= int64(len(accepted)) {
-			break
+		if rep.Pending == 0 && rep.Total >= int64(want) {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("demo: %d jobs still pending after 3 minutes", rep.Pending)
@@ -161,7 +189,11 @@ func runDemo(ctx context.Context, w *worker, d *devEnv, stdout io.Writer) error 
 		case <-tick.C:
 		}
 	}
+}
 
+// printDemoReport prints each accepted job's outcome and a summary of the campaign and the
+// sandbox; it fails if the sandbox saw requests that break Amazon's models.
+func printDemoReport(ctx context.Context, w *worker, d *devEnv, accepted []demoRow, dups int, stdout io.Writer) error {
 	fmt.Fprintln(stdout, "\nOutcomes")
 	tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "seller\torder\ttype\toutcome\treason")
