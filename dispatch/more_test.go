@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -255,6 +256,14 @@ func TestPushWakesIdleLoop(t *testing.T) {
 	d := newDispatcher(t, rdb, dispatch.Options{Defaults: plans, Operations: []string{actions, send}, IdlePoll: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// A primer job, in another shard than S14's, is released by the loop's
+	// first step, which polls every shard at once: its hand-off tells that
+	// the first poll is over (the next idle poll is a minute away).
+	primer := "P0"
+	for i := 1; dispatch.Shard(primer) == dispatch.Shard("S14"); i++ {
+		primer = fmt.Sprintf("P%d", i)
+	}
+	push(t, d, primer, false, "w0")
 	got := make(chan time.Time, 1)
 	go func() {
 		_ = d.Run(ctx, func(context.Context, dispatch.Released) error {
@@ -262,7 +271,15 @@ func TestPushWakesIdleLoop(t *testing.T) {
 			return nil
 		}, nil)
 	}()
-	time.Sleep(300 * time.Millisecond) // the loop's first poll of every shard is over; the next is a minute away
+	select {
+	case <-got:
+	case <-ctx.Done():
+		t.Fatal("the first poll did not release the primer job")
+	}
+	require.Eventually(t, func() bool {
+		chans, err := rdb.PubSubChannels(ctx, "*:dispatch:wake").Result()
+		return err == nil && len(chans) > 0
+	}, 5*time.Second, 10*time.Millisecond, "the release loop subscribes to the wake channel")
 	start := time.Now()
 	push(t, d, "S14", false, "w1")
 	select {

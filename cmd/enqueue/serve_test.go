@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,8 +90,18 @@ func (f *fixture) serve(args ...string) *server {
 // call sends a request to the server and returns the status and body.
 func (s *server) call(t *testing.T, method, path, token, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	code, b, err := s.try(method, path, token, body)
 	require.NoError(t, err)
+	return code, b
+}
+
+// try is call without the test: for polls, whose conditions run outside
+// the test's goroutine.
+func (s *server) try(method, path, token, body string) (int, string, error) {
+	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -95,11 +109,12 @@ func (s *server) call(t *testing.T, method, path, token, body string) (int, stri
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return 0, "", err
+	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), err
 }
 
 func TestServeRefusesToExposeWithoutTokens(t *testing.T) {
@@ -207,8 +222,11 @@ func TestServeGracefulShutdown(t *testing.T) {
 	f.env["ENQUEUE_API_TOKENS"] = serveToken
 	s := f.serve()
 	// One keep-alive connection, already accepted by the server, so the
-	// POST below is in flight (not in the listen backlog) at SIGTERM.
-	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	// POST below is in flight (not in the listen backlog) at SIGTERM. The
+	// POST expects 100-continue: the server answers it when the handler
+	// first reads the body, which tells the test that the request is in
+	// the handler, and the client sends no body before it.
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, ExpectContinueTimeout: time.Minute}}
 	resp, err := client.Get(s.url + "/healthz")
 	require.NoError(t, err)
 	_, _ = io.Copy(io.Discard, resp.Body)
@@ -218,6 +236,12 @@ func TestServeGracefulShutdown(t *testing.T) {
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+serveToken)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Expect", "100-continue")
+	reading := make(chan struct{})
+	var once sync.Once
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		Got100Continue: func() { once.Do(func() { close(reading) }) },
+	}))
 	type result struct {
 		code int
 		err  error
@@ -232,12 +256,26 @@ func TestServeGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		res <- result{code: resp.StatusCode}
 	}()
+	select {
+	case <-reading:
+	case r := <-res:
+		t.Fatalf("the request ended before the handler read its body: %+v", r)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no 100 Continue: the handler never read the body")
+	}
 	_, err = pw.Write([]byte(`{"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER",`))
 	require.NoError(t, err)
-	time.Sleep(100 * time.Millisecond) // the handler is reading the body
 	stopped := make(chan int, 1)
 	go func() { stopped <- s.stop() }()
-	time.Sleep(200 * time.Millisecond) // shutdown has begun and waits for the request
+	addr := strings.TrimPrefix(s.url, "http://")
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	}, 10*time.Second, 10*time.Millisecond, "shutdown has begun (the listener is closed) while the request waits for its body")
 	_, err = pw.Write([]byte(`"order_id":"111-1111111-0000001","type":"confirmOrderDetails","text":"x"}`))
 	require.NoError(t, err)
 	require.NoError(t, pw.Close())
@@ -290,17 +328,16 @@ func TestServeCurlClientEndToEnd(t *testing.T) {
 	  {"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-2222222-0000001","type":"confirmOrderDetails","text":"Which size?","campaign":"autumn"},
 	  {"seller_id":"A1SELLERNA","marketplace_id":"ATVPDKIKX0DER","order_id":"111-2222222-0000002","type":"confirmOrderDetails","text":"Which size?","campaign":"autumn"}]`)
 	require.Equal(t, 207, code, body)
-	deadline := time.Now().Add(30 * time.Second)
 	var rep jobstate.CampaignReport
-	for {
-		code, body = s.call(t, "GET", "/v1/campaigns/autumn", serveToken, "")
-		require.Equal(t, 200, code, body)
-		require.NoError(t, json.Unmarshal([]byte(body), &rep))
-		if rep.Pending == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	var lastAnswer atomic.Value // for the failure message
+	require.Eventually(t, func() bool {
+		var err error
+		code, body, err = s.try("GET", "/v1/campaigns/autumn", serveToken, "")
+		lastAnswer.Store(fmt.Sprintf("%d %s %v", code, body, err))
+		rep = jobstate.CampaignReport{}
+		return err == nil && code == 200 && json.Unmarshal([]byte(body), &rep) == nil && rep.Pending == 0
+	}, 30*time.Second, 100*time.Millisecond, "the campaign's two jobs are no longer pending (last answer: %s)", lazy(func() string { a, _ := lastAnswer.Load().(string); return a }))
+	require.Equal(t, 200, code, body)
 	assert.EqualValues(t, 2, rep.Total)
 	assert.EqualValues(t, 2, rep.Outcomes[jobstate.OutcomeSent])
 	exit, cliOut, _ := f.run("", "status", "--campaign", "autumn", "--json")
@@ -313,6 +350,12 @@ func TestServeCurlClientEndToEnd(t *testing.T) {
 	assert.Equal(t, 401, code)
 	assert.NotContains(t, s.stderr.String(), serveToken, "tokens never reach the log")
 }
+
+// lazy is a failure message's argument computed only when the message is
+// printed (require.Eventually's arguments are evaluated before the wait).
+type lazy func() string
+
+func (l lazy) String() string { return l() }
 
 // startWorker runs a worker in process, as cmd/worker does, against a
 // local SP-API sandbox that knows f's sellers.

@@ -3,7 +3,9 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,7 +103,8 @@ func TestCrashAndRedisRestart(t *testing.T) {
 	srv.Kill()
 	tRedisDown := time.Now()
 	// An outage of a couple of seconds: the workers' calls fail meanwhile
-	// (connection refused) and must reconnect afterwards.
+	// (connection refused) and must reconnect afterwards. Not a barrier:
+	// the outage's length is what this simulates.
 	time.Sleep(2 * time.Second)
 	require.NoError(t, srv.Restart())
 	tRedisUp := time.Now()
@@ -213,15 +216,10 @@ func TestCrashAndRedisRestart(t *testing.T) {
 		require.NoError(t, err)
 		redelivered++
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	require.Eventually(t, func() bool {
 		open, _, ok := d.queueState()
-		if ok && open == 0 {
-			break
-		}
-		require.False(t, time.Now().After(deadline), "redelivered jobs still open after 30s")
-		time.Sleep(100 * time.Millisecond)
-	}
+		return ok && open == 0
+	}, 30*time.Second, 100*time.Millisecond, "the redelivered jobs are done within 30s")
 	p2, ok := d.progressOf(names, 0)
 	require.True(t, ok)
 	assert.Equal(t, p.outcomes, p2.outcomes, "redeliveries must not change any outcome")
@@ -231,15 +229,19 @@ func TestCrashAndRedisRestart(t *testing.T) {
 
 // busiestWorker returns the running worker process with the most jobs in
 // flight, and their ids, from asynq's server state (written every 5 s),
-// waiting up to timeout for one to show any.
+// waiting up to timeout for one to show any (the test fails if none does).
 func (d *deployment) busiestWorker(timeout time.Duration) (*workerProc, []string) {
 	d.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	var best *workerProc
+	var ids []string
+	var lastErr atomic.Value // error of the last read, for the failure message
+	require.Eventually(d.t, func() bool {
 		servers, err := d.inspector.Servers()
-		require.NoError(d.t, err)
-		var best *workerProc
-		var ids []string
+		if err != nil {
+			lastErr.Store(fmt.Sprint(err))
+			return false
+		}
+		best, ids = nil, nil
 		for _, w := range d.workers {
 			if w.stopped {
 				continue
@@ -253,14 +255,10 @@ func (d *deployment) busiestWorker(timeout time.Duration) (*workerProc, []string
 				}
 			}
 		}
-		if best != nil || time.Now().After(deadline) {
-			if best == nil {
-				best = d.workers[0]
-			}
-			return best, ids
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return best != nil
+	}, timeout, 100*time.Millisecond, "a worker shows jobs in flight in asynq's server state within %s (last error: %v)",
+		timeout, lazy(func() string { e, _ := lastErr.Load().(string); return e }))
+	return best, ids
 }
 
 // Ensure a once-per-order job whose worker died after the send reached

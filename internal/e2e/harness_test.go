@@ -195,19 +195,22 @@ func (d *deployment) startWorker(concurrency int) *workerProc {
 	d.workers = append(d.workers, w)
 	t.Cleanup(w.Stop)
 
-	deadline := time.Now().Add(20 * time.Second)
-	for w.metrics == "" {
+	var metrics string
+	require.Eventually(t, func() bool {
 		select {
 		case <-w.done:
-			t.Fatalf("%s exited during start: %v\n%s", w.name, w.waitErr, w.logTail(30))
+			return true // failed below
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not log \"worker started\" within 20s:\n%s", w.name, w.logTail(30))
-		}
-		w.metrics = w.startedMetricsAddr()
-		time.Sleep(20 * time.Millisecond)
+		metrics = w.startedMetricsAddr()
+		return metrics != ""
+	}, 20*time.Second, 20*time.Millisecond, "%s logs \"worker started\" within 20s:\n%s", w.name, lazy(func() string { return w.logTail(30) }))
+	select {
+	case <-w.done:
+		t.Fatalf("%s exited during start: %v\n%s", w.name, w.waitErr, w.logTail(30))
+	default:
 	}
+	w.metrics = metrics
 	code, body := w.healthz()
 	require.Equal(t, http.StatusOK, code, "%s /healthz: %s", w.name, body)
 	return w
@@ -228,22 +231,23 @@ func (w *workerProc) healthz() (int, string) {
 // waitHealthy waits until every running worker's /healthz answers ok.
 func (d *deployment) waitHealthy(timeout time.Duration) {
 	d.t.Helper()
-	deadline := time.Now().Add(timeout)
+	var workers []*workerProc
 	for _, w := range d.workers {
-		if w.stopped {
-			continue
-		}
-		for {
-			code, body := w.healthz()
-			if code == http.StatusOK {
-				break
-			}
-			if time.Now().After(deadline) {
-				d.t.Fatalf("%s not healthy within %s: %d %s\n%s", w.name, timeout, code, body, w.logTail(20))
-			}
-			time.Sleep(100 * time.Millisecond)
+		if !w.stopped {
+			workers = append(workers, w)
 		}
 	}
+	unhealthy := func() []string {
+		var out []string
+		for _, w := range workers {
+			if code, body := w.healthz(); code != http.StatusOK {
+				out = append(out, fmt.Sprintf("%s: %d %s\n%s", w.name, code, body, w.logTail(20)))
+			}
+		}
+		return out
+	}
+	require.Eventually(d.t, func() bool { return len(unhealthy()) == 0 }, timeout, 100*time.Millisecond,
+		"every worker healthy within %s; not now:\n%s", timeout, lazy(func() string { return strings.Join(unhealthy(), "\n") }))
 }
 
 // startedMetricsAddr returns the metrics address from the worker's
@@ -329,12 +333,28 @@ func (d *deployment) grepLogs(s string) []string {
 // checkWorkers fails the test when a worker process died on its own.
 func (d *deployment) checkWorkers() {
 	d.t.Helper()
-	for _, w := range d.workers {
-		if w.exitedUnexpectedly() {
-			d.t.Fatalf("%s exited on its own: %v\n%s", w.name, w.waitErr, w.logTail(40))
-		}
+	if w := d.deadWorker(); w != nil {
+		d.t.Fatalf("%s exited on its own: %v\n%s", w.name, w.waitErr, w.logTail(40))
 	}
 }
+
+// deadWorker returns a worker process that died on its own, or nil. It
+// does not touch the test, so polls (require.Eventually's conditions, run
+// outside the test's goroutine) may call it and stop waiting.
+func (d *deployment) deadWorker() *workerProc {
+	for _, w := range d.workers {
+		if w.exitedUnexpectedly() {
+			return w
+		}
+	}
+	return nil
+}
+
+// lazy is a failure message's argument computed only when the message is
+// printed (require.Eventually's arguments are evaluated before the wait).
+type lazy func() string
+
+func (l lazy) String() string { return l() }
 
 // queueState sums the jobs not yet done (waiting in their sellers' lines,
 // or in asynq's queues: pending, active, scheduled, retry) and archived

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -134,41 +135,39 @@ func (d *deployment) progressOf(names []string, maxProblems int) (progress, bool
 // and the workers' logs) after timeout or when a worker dies on its own.
 func (d *deployment) waitFinal(names []string, want int64, timeout time.Duration) progress {
 	d.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last progress
-	for {
-		d.checkWorkers()
+	var last atomic.Pointer[progress] // the last counts read
+	require.Eventually(d.t, func() bool {
+		if d.deadWorker() != nil {
+			return true // checkWorkers fails below
+		}
 		p, ok := d.progressOf(names, 0)
-		if ok {
-			last = p
-			if p.total == want && p.pending == 0 {
-				return p
-			}
+		if !ok {
+			return false // Redis did not answer (it may be restarting)
 		}
-		if time.Now().After(deadline) {
-			open, archived, _ := d.queueState()
-			var logs []string
-			for _, w := range d.workers {
-				logs = append(logs, w.logTail(15))
-			}
-			d.t.Fatalf("jobs not final after %s: want %d jobs; %s\nasynq: %d open, %d archived\nsandbox: %+v\n%s",
-				timeout, want, last, open, archived, d.sb.Stats(), strings.Join(logs, "\n"))
+		last.Store(&p)
+		return p.total == want && p.pending == 0
+	}, timeout, 250*time.Millisecond, "jobs final within %s: want %d jobs; %s", timeout, want, lazy(func() string {
+		open, archived, _ := d.queueState()
+		var logs []string
+		for _, w := range d.workers {
+			logs = append(logs, w.logTail(15))
 		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		var p progress
+		if l := last.Load(); l != nil {
+			p = *l
+		}
+		return fmt.Sprintf("%s\nasynq: %d open, %d archived\nsandbox: %+v\n%s", p, open, archived, d.sb.Stats(), strings.Join(logs, "\n"))
+	}))
+	d.checkWorkers()
+	return *last.Load()
 }
 
 // waitSent waits until the sandbox recorded at least n messages.
 func (d *deployment) waitSent(n int64, timeout time.Duration) {
 	d.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for d.sb.Stats().Sent < n {
-		d.checkWorkers()
-		if time.Now().After(deadline) {
-			d.t.Fatalf("the sandbox saw %d sends, not %d, within %s", d.sb.Stats().Sent, n, timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	require.Eventually(d.t, func() bool { return d.deadWorker() != nil || d.sb.Stats().Sent >= n }, timeout, 50*time.Millisecond,
+		"the sandbox sees %d sends within %s (it saw %s)", n, timeout, lazy(func() string { return fmt.Sprint(d.sb.Stats().Sent) }))
+	d.checkWorkers()
 }
 
 // records reads every job's record; a job without one is reported by id.

@@ -43,14 +43,15 @@ func TestTransactionalBesideCampaignBacklog(t *testing.T) {
 		jobs[i] = campaignJob(a, orderID(0, i))
 	}
 	// The tries start while A's backlog is still being enqueued, the
-	// busiest moment for Redis.
+	// busiest moment for Redis: once A's campaign reaches Amazon.
 	enqueuedA := make(chan time.Duration, 1)
 	go func() {
 		t0 := time.Now()
 		s.enqueue(jobs, 1)
 		enqueuedA <- time.Since(t0)
 	}()
-	time.Sleep(500 * time.Millisecond)
+	require.Eventually(t, func() bool { return len(s.sentTimes()[a]) > 0 }, 10*time.Second, 10*time.Millisecond,
+		"A's campaign starts sending while its backlog is enqueued")
 
 	// The tries: enqueue one transactional job for A and one for B, note
 	// the time, poll the sandbox for their sends.
@@ -75,15 +76,13 @@ func TestTransactionalBesideCampaignBacklog(t *testing.T) {
 			require.Equal(t, tasks.StatusAccepted, res.Status, res.Reason)
 			enqueued[k] = at
 		}
+		// Not a barrier: the pause between an order pipeline's events, the
+		// arrival pace this test simulates.
 		time.Sleep(500*time.Millisecond + rand.N(500*time.Millisecond))
 		poll()
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(sentAt) < 2*tries && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-		poll()
-	}
-	require.Len(t, sentAt, 2*tries, "every transactional job sent")
+	require.Eventually(t, func() bool { poll(); return len(sentAt) == 2*tries }, 30*time.Second, 100*time.Millisecond,
+		"every transactional job sent")
 	t.Logf("enqueued A's %d campaign jobs in %s", backlog, (<-enqueuedA).Round(time.Millisecond))
 
 	aSent := len(s.sentTimes()[a]) - tries

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,9 +184,9 @@ func (s *stack) enqueue(jobs []*tasks.Job, workers int) []string {
 // records.
 func (s *stack) waitFinal(timeout time.Duration, ids ...string) map[string]*jobstate.Record {
 	s.tb.Helper()
-	deadline := time.Now().Add(timeout)
 	out := make(map[string]*jobstate.Record, len(ids))
-	for {
+	var final atomic.Int64 // len(out), for the failure message
+	require.Eventually(s.tb, func() bool {
 		for _, id := range ids {
 			if _, ok := out[id]; ok {
 				continue
@@ -194,15 +195,19 @@ func (s *stack) waitFinal(timeout time.Duration, ids ...string) map[string]*jobs
 				out[id] = rec
 			}
 		}
-		if len(out) == len(ids) {
-			return out
-		}
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("%d of %d jobs not final after %s (sandbox %+v)", len(ids)-len(out), len(ids), timeout, s.sb.Stats())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		final.Store(int64(len(out)))
+		return len(out) == len(ids)
+	}, timeout, 100*time.Millisecond, "every job final within %s (%s)", timeout, lazy(func() string {
+		return fmt.Sprintf("%d of %d final; sandbox %+v", final.Load(), len(ids), s.sb.Stats())
+	}))
+	return out
 }
+
+// lazy is a failure message's argument computed only when the message is
+// printed (require.Eventually's arguments are evaluated before the wait).
+type lazy func() string
+
+func (l lazy) String() string { return l() }
 
 // sentTimes returns the sandbox's acceptance times of each seller's sends.
 func (s *stack) sentTimes() map[string][]time.Time {
