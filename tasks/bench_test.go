@@ -111,30 +111,20 @@ func cpuTime() time.Duration {
 // waitFinal waits until n jobs (of no campaign) have their outcome.
 func waitFinal(b *testing.B, outcomes *jobstate.OutcomeStore, n int) {
 	b.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
+	require.Eventually(b, func() bool {
 		rep, err := outcomes.Campaign(context.Background(), "", 0)
-		if err == nil && rep.Pending == 0 && rep.Total >= int64(n) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b.Fatalf("%d jobs not final", n)
+		return err == nil && rep.Pending == 0 && rep.Total >= int64(n)
+	}, 5*time.Minute, 20*time.Millisecond, "%d jobs not final", n)
 }
 
 func waitEmpty(b *testing.B, addr, queue string) {
 	b.Helper()
 	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: addr})
 	defer insp.Close()
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
+	require.Eventually(b, func() bool {
 		qi, err := insp.GetQueueInfo(queue)
-		if err == nil && qi.Pending == 0 && qi.Active == 0 && qi.Scheduled == 0 && qi.Retry == 0 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b.Fatalf("queue %s not drained", queue)
+		return err == nil && qi.Pending == 0 && qi.Active == 0 && qi.Scheduled == 0 && qi.Retry == 0
+	}, 5*time.Minute, 20*time.Millisecond, "queue %s not drained", queue)
 }
 
 // startSandboxProcess builds and runs cmd/spapi-sandbox without rate limits
@@ -151,14 +141,12 @@ func startSandboxProcess(b *testing.B) string {
 	cmd.Stderr = os.Stderr
 	require.NoError(b, cmd.Start())
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
+	require.Eventually(b, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
 			c.Close()
-			return "http://" + addr
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b.Fatal("sandbox did not start")
-	return ""
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond, "sandbox did not start")
+	return "http://" + addr
 }

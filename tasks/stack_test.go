@@ -3,6 +3,7 @@ package tasks_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -145,36 +146,34 @@ func (s *stack) enqueueRaw(j *tasks.Job) string {
 	return j.ID()
 }
 
-// wait polls until every job has its final outcome.
+// wait waits until every job has its final outcome.
 func (s *stack) wait(timeout time.Duration, ids ...string) map[string]*jobstate.Record {
 	s.t.Helper()
-	deadline := time.Now().Add(timeout)
 	out := map[string]*jobstate.Record{}
-	for {
+	missing := func() []string {
+		var m []string
 		for _, id := range ids {
-			if _, done := out[id]; done {
-				continue
+			if _, ok := out[id]; !ok {
+				m = append(m, id)
 			}
-			rec, err := s.outcomes.Get(context.Background(), id)
-			if err == nil && rec.State == "final" {
+		}
+		return m
+	}
+	require.Eventually(s.t, func() bool {
+		for _, id := range missing() {
+			if rec, err := s.outcomes.Get(context.Background(), id); err == nil && rec.State == "final" {
 				out[id] = rec
 			}
 		}
-		if len(out) == len(ids) {
-			return out
-		}
-		if time.Now().After(deadline) {
-			var missing []string
-			for _, id := range ids {
-				if _, ok := out[id]; !ok {
-					missing = append(missing, id)
-				}
-			}
-			s.t.Fatalf("jobs not final after %s: %v (stats %+v)", timeout, missing, s.sb.Stats())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(out) == len(ids)
+	}, timeout, 50*time.Millisecond, "jobs not final: %v", lazyString(func() string { return fmt.Sprintf("%v (stats %+v)", missing(), s.sb.Stats()) }))
+	return out
 }
+
+// lazyString prints as what f returns, when a failure message is printed.
+type lazyString func() string
+
+func (f lazyString) String() string { return f() }
 
 // sentTo counts the messages the sandbox recorded for an order and type.
 func (s *stack) sentTo(order, typ string) int {
