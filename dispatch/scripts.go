@@ -110,76 +110,92 @@ local share = tonumber(ARGV[8])
 local out = {}
 local n = 0
 
-for _, id in ipairs(redis.call('ZRANGE', handoff, '-inf', '(' .. (nowms - tonumber(ARGV[9])), 'BYSCORE', 'LIMIT', 0, maxn)) do
-  local v = redis.call('HGET', jobs, id)
-  if v then
-    redis.call('ZADD', handoff, nowms, id)
-    out[#out + 1] = id
-    out[#out + 1] = v
-    out[#out + 1] = 0
-    n = n + 1
-  else
-    redis.call('ZREM', handoff, id)
+-- emit hands a job (its id and jobs value) to the caller, with its slot.
+local function emit(id, v, slot)
+  out[#out + 1] = id
+  out[#out + 1] = v
+  out[#out + 1] = slot
+  n = n + 1
+end
+
+-- rehandoff hands off again, without a slot, the jobs whose releaser died
+-- before the queue had them.
+local function rehandoff()
+  for _, id in ipairs(redis.call('ZRANGE', handoff, '-inf', '(' .. (nowms - tonumber(ARGV[9])), 'BYSCORE', 'LIMIT', 0, maxn)) do
+    local v = redis.call('HGET', jobs, id)
+    if v then
+      redis.call('ZADD', handoff, nowms, id)
+      emit(id, v, 0)
+    else
+      redis.call('ZREM', handoff, id)
+    end
   end
 end
 
-for _, m in ipairs(redis.call('ZRANGE', due, '-inf', horizon, 'BYSCORE', 'LIMIT', 0, maxn)) do
-  local nl = string.find(m, '\n', 1, true)
-  local seller = string.sub(m, 1, nl - 1)
-  local aop = string.sub(m, nl + 1)
+-- head returns the line's next job eligible within the horizon, the
+-- transactional one first: {line key, id, campaign?}; or, when none is,
+-- nil and when the next one is (nil: the line is empty).
+local function head(lt, lc)
+  local ht = redis.call('ZRANGE', lt, 0, 0, 'WITHSCORES')
+  local hc = redis.call('ZRANGE', lc, 0, 0, 'WITHSCORES')
+  if ht[1] and tonumber(ht[2]) <= horizon then return {lt, ht[1], false} end
+  if hc[1] and tonumber(hc[2]) <= horizon then return {lc, hc[1], true} end
+  local nextus = nil
+  if ht[1] then nextus = tonumber(ht[2]) end
+  if hc[1] and (nextus == nil or tonumber(hc[2]) < nextus) then nextus = tonumber(hc[2]) end
+  return nil, nextus
+end
+
+-- slotFor books the job's slots on its actions and send schedules (and
+-- the campaign share) and returns the slot: 0 for a job past its deadline
+-- (it goes without one), or nil and the slot when it is beyond the lead.
+local function slotFor(seller, aop, v, camp)
+  local p1 = string.find(v, '\n', 1, true)
+  local p2 = string.find(v, '\n', p1 + 1, true)
+  local sop = string.sub(v, 1, p1 - 1)
+  local dl = tonumber(string.sub(v, p1 + 1, p2 - 1)) or 0
+  if dl ~= 0 and dl <= now then return 0 end
+  local a = sched(seller, aop)
+  local s = sched(seller, sop)
+  local slot = math.max(allowed(a), allowed(s))
+  local shared = camp and share < 1
+  if shared then slot = math.max(slot, callowed(a, share)) end
+  if slot > now + lead then return nil, slot end
+  book(a, slot)
+  book(s, slot)
+  if shared then a.ctat = math.max(a.ctat, slot) + math.ceil(a.iv / share) end
+  return slot
+end
+
+-- releaseLine releases a due line's jobs until one must wait, and returns
+-- when the line is next due (nil: it is empty).
+local function releaseLine(seller, aop)
   local lt = base .. 'line:' .. seller .. ':' .. aop .. ':t'
   local lc = base .. 'line:' .. seller .. ':' .. aop .. ':c'
-  local nextms = nil
-  while true do
-    if n >= maxn then
-      nextms = now
-      break
-    end
-    local ht = redis.call('ZRANGE', lt, 0, 0, 'WITHSCORES')
-    local hc = redis.call('ZRANGE', lc, 0, 0, 'WITHSCORES')
-    local line, id, camp
-    if ht[1] and tonumber(ht[2]) <= horizon then
-      line, id, camp = lt, ht[1], false
-    elseif hc[1] and tonumber(hc[2]) <= horizon then
-      line, id, camp = lc, hc[1], true
-    else
-      if ht[1] then nextms = tonumber(ht[2]) end
-      if hc[1] and (nextms == nil or tonumber(hc[2]) < nextms) then nextms = tonumber(hc[2]) end
-      break
-    end
+  while n < maxn do
+    local h, nextus = head(lt, lc)
+    if not h then return nextus end
+    local line, id, camp = h[1], h[2], h[3]
     local v = redis.call('HGET', jobs, id)
     if not v then
       redis.call('ZREM', line, id)
     else
-      local p1 = string.find(v, '\n', 1, true)
-      local p2 = string.find(v, '\n', p1 + 1, true)
-      local sop = string.sub(v, 1, p1 - 1)
-      local dl = tonumber(string.sub(v, p1 + 1, p2 - 1)) or 0
-      local slot = 0
-      if dl == 0 or dl > now then
-        local a = sched(seller, aop)
-        local s = sched(seller, sop)
-        slot = math.max(allowed(a), allowed(s))
-        local shared = camp and share < 1
-        if shared then slot = math.max(slot, callowed(a, share)) end
-        if slot > now + lead then
-          nextms = slot
-          break
-        end
-        book(a, slot)
-        book(s, slot)
-        if shared then a.ctat = math.max(a.ctat, slot) + math.ceil(a.iv / share) end
-      end
+      local slot, later = slotFor(seller, aop, v, camp)
+      if not slot then return later end
       redis.call('ZREM', line, id)
       redis.call('ZADD', handoff, nowms, id)
-      out[#out + 1] = id
-      out[#out + 1] = v
-      out[#out + 1] = slot
-      n = n + 1
+      emit(id, v, slot)
     end
   end
-  if nextms then
-    redis.call('ZADD', due, nextms, m)
+  return now
+end
+
+rehandoff()
+for _, m in ipairs(redis.call('ZRANGE', due, '-inf', horizon, 'BYSCORE', 'LIMIT', 0, maxn)) do
+  local nl = string.find(m, '\n', 1, true)
+  local nextus = releaseLine(string.sub(m, 1, nl - 1), string.sub(m, nl + 1))
+  if nextus then
+    redis.call('ZADD', due, nextus, m)
   else
     redis.call('ZREM', due, m)
   end

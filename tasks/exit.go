@@ -12,8 +12,9 @@ import (
 	"github.com/spmsg/spmsg/spapi"
 )
 
-// An attempt's steps return one of these exits (any other error is a
-// failure asynq retries with back-off, like a retryErr):
+// An attempt's steps return one of these exits (any other error, a Redis
+// outage say, is retried by asynq with back-off, without ending the job when
+// its attempts are spent: the outcome could not be recorded anyway):
 //
 //   - nil: the step went through (from the last step: the job was sent);
 //   - *endJob: the job ends with its final outcome;

@@ -127,6 +127,30 @@ func newWorker(ctx context.Context, cfg Config, sellers *tasks.Sellers, logOut i
 	if err != nil {
 		return nil, err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	lines := tasks.NewDispatcher(rdb, dispatch.Options{})
+	h, err := newHandler(ctx, cfg, sellers, jobstate.New(rdb, lines, 0), guard, tasks.NewMetrics(reg), log)
+	if err != nil {
+		return nil, err
+	}
+	if err := tasks.ApplyOverrides(pctx, lines, sellers); err != nil {
+		return nil, fmt.Errorf("apply the sellers file's rate overrides: %w", err)
+	}
+	w := &worker{cfg: cfg, log: log, rdb: rdb, connOpt: connOpt, handler: h, sellers: sellers,
+		outcomes: jobstate.NewOutcomeStore(rdb, "", 0), lines: lines}
+	reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(rdb), lines))
+	w.srv = tasks.NewServer(rdb, tasks.ServerOptions{Concurrency: cfg.Concurrency, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log})
+	if cfg.MetricsAddr != "" {
+		w.http = &http.Server{Addr: cfg.MetricsAddr, Handler: w.endpoints(reg), ReadHeaderTimeout: 5 * time.Second}
+	}
+	return w, nil
+}
+
+// newHandler builds the message handler: the SP-API client for the
+// sellers, the attachment store, and the job-state store st.
+func newHandler(ctx context.Context, cfg Config, sellers *tasks.Sellers, st *jobstate.Store, guard *redisguard.Guard,
+	m *tasks.Metrics, log *slog.Logger) (*tasks.Handler, error) {
 	client, err := spapi.NewClient(spapi.Config{
 		LWAClientID: cfg.LWAClientID, LWAClientSecret: cfg.LWAClientSecret,
 		LWAEndpoint: cfg.LWAEndpoint, Endpoint: cfg.Endpoint, Logger: log,
@@ -139,45 +163,32 @@ func newWorker(ctx context.Context, cfg Config, sellers *tasks.Sellers, logOut i
 	if err != nil {
 		return nil, usageError(err.Error())
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := tasks.NewMetrics(reg)
-	outcomes := jobstate.NewOutcomeStore(rdb, "", 0)
-	lines := tasks.NewDispatcher(rdb, dispatch.Options{})
-	if err := tasks.ApplyOverrides(pctx, lines, sellers); err != nil {
-		return nil, fmt.Errorf("apply the sellers file's rate overrides: %w", err)
-	}
-	cfgH := tasks.Config{Amazon: client, State: jobstate.New(rdb, lines, 0), Sellers: sellers, Attachments: store,
-		Metrics: metrics, Logger: log, ResendAfter5xx: cfg.ResendAfter5xx, MaxAge: cfg.MaxAge}
+	hc := tasks.Config{Amazon: client, State: st, Sellers: sellers, Attachments: store,
+		Metrics: m, Logger: log, ResendAfter5xx: cfg.ResendAfter5xx, MaxAge: cfg.MaxAge}
 	if guard != nil {
-		cfgH.Durable = guard
+		hc.Durable = guard // a nil *Guard would be a non-nil Durability
 	}
-	h, err := tasks.NewHandler(cfgH)
-	if err != nil {
-		return nil, err
-	}
-	w := &worker{cfg: cfg, log: log, rdb: rdb, connOpt: connOpt, handler: h, sellers: sellers, outcomes: outcomes, lines: lines}
-	reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(rdb), lines))
-	w.srv = tasks.NewServer(rdb, tasks.ServerOptions{Concurrency: cfg.Concurrency, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log})
-	if cfg.MetricsAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(rw http.ResponseWriter, r *http.Request) {
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-			defer cancel()
-			if err := w.rdb.Ping(ctx).Err(); err != nil {
-				http.Error(rw, "redis: unreachable", http.StatusServiceUnavailable)
-				return
-			}
-			if err := w.srv.Ping(); err != nil {
-				http.Error(rw, "asynq: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-			fmt.Fprintln(rw, "ok")
-		})
-		w.http = &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	}
-	return w, nil
+	return tasks.NewHandler(hc)
+}
+
+// endpoints serves /metrics from reg and /healthz (Redis and asynq reachable).
+func (w *worker) endpoints(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := w.rdb.Ping(ctx).Err(); err != nil {
+			http.Error(rw, "redis: unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		if err := w.srv.Ping(); err != nil {
+			http.Error(rw, "asynq: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(rw, "ok")
+	})
+	return mux
 }
 
 // checkRedis runs redisguard's start-up check, logs its warnings and
