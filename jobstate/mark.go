@@ -1,6 +1,7 @@
 package jobstate
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -68,3 +69,20 @@ if owner == ARGV[1] then return {1, now - at, enq} end
 if now - at > tonumber(ARGV[2]) then return {3, now - at, enq} end
 return {2, now - at, enq}
 `
+
+// String returns "none", "acquired", "busy", "stale" or "final".
+func (m MarkState) String() string {
+	switch m {
+	case MarkNone:
+		return "none"
+	case MarkAcquired:
+		return "acquired"
+	case MarkBusy:
+		return "busy"
+	case MarkStale:
+		return "stale"
+	case MarkFinal:
+		return "final"
+	}
+	return fmt.Sprintf("MarkState(%d)", int(m))
+}
