@@ -2,6 +2,7 @@ package jobstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -116,7 +117,8 @@ func (s *Store) MarkSending(ctx context.Context, j Ref, nonce string) (MarkState
 
 // Settle ends the job with res: its ledger entries under keys first (a
 // sent outcome commits them, an unconfirmed one marks them in doubt, any
-// other gives back this job's claims), then its record, once, dropping its
+// other gives back this job's claims; a key another job holds is left to
+// it, and already stands for the pair), then its record, once, dropping its
 // send mark when dropMark (the attempt holds it). first is false when the
 // job already had its outcome.
 func (s *Store) Settle(ctx context.Context, j Ref, keys []Key, res Result, dropMark bool) (first bool, err error) {
@@ -129,7 +131,7 @@ func (s *Store) Settle(ctx context.Context, j Ref, keys []Key, res Result, dropM
 		default:
 			err = s.Ledger.Release(ctx, keys, j.ID)
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrNotHeld) {
 			return false, err
 		}
 	}

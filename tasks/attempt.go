@@ -134,14 +134,24 @@ func (a *attempt) begin(ctx context.Context) error {
 // prior ends or defers a job that an earlier attempt ended, or left while
 // it may have been sending.
 func (a *attempt) prior(ctx context.Context, p jobstate.Prior) error {
+	mine := p.HasEntry && p.Entry.JobID == a.ref.ID
 	switch {
 	case p.Final:
 		a.log.Info("job already has its final outcome; redelivery ignored")
 		return errAck
-	case p.HasEntry && p.Entry.State == jobstate.EntryClaimed && p.Entry.JobID == a.ref.ID:
+	case mine && p.Entry.State != jobstate.EntryClaimed:
+		// An earlier attempt sent (or lost the answer) and died before
+		// recording the outcome.
+		return a.fromLedger(p.Entry)
+	case mine:
 		// This job claimed before and died before settling: the send may
 		// have reached Amazon. Never resend; settle it.
 		return a.inDoubt(ctx, "redelivered after an interrupted send", nil)
+	case p.HasEntry:
+		// Another job holds or took the pair, so no earlier attempt of
+		// this one can have sent: the ledger decides, below and at the
+		// claim.
+		return nil
 	case p.Mark == jobstate.MarkStale:
 		return a.inDoubt(ctx, "an earlier attempt of this job was interrupted while sending", nil)
 	case p.Mark == jobstate.MarkBusy:

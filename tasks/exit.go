@@ -103,9 +103,12 @@ func (a *attempt) settle(ctx context.Context, res jobstate.Result) error {
 	}
 	first, err := a.h.c.State.Settle(ctx, a.ref, keys, res, a.phase == phaseMarked || a.phase == phaseSending)
 	if err != nil {
-		// Retried by asynq; the outcome is written exactly once. Nothing
-		// sent: give back what the attempt holds.
-		a.undo(ctx)
+		// Retried by asynq; the outcome is written exactly once. When it
+		// says nothing went, give back what the attempt holds; claims that
+		// stand for a possible send stay, so no other job sends the pair.
+		if res.Outcome != jobstate.OutcomeSent && res.Outcome != jobstate.OutcomeUnconfirmed {
+			a.undo(ctx)
+		}
 		return err
 	}
 	a.phase = phaseSettled
@@ -147,6 +150,10 @@ func (a *attempt) fromLedger(e jobstate.Entry) error {
 // ledger keeps the pair in doubt.
 func (a *attempt) inDoubt(ctx context.Context, why string, cause error) error {
 	j := a.job
+	// The send's own context may have ended (a shutdown, the task's
+	// timeout): the check still runs.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	if a.typ.OncePerOrder {
 		acts, resp, err := a.h.c.Amazon.GetActions(ctx, j.SellerID, j.OrderID, j.MarketplaceID, a.typ)
 		if err == nil {

@@ -74,6 +74,8 @@ func storeScript(t *testing.T, st tasks.Store) []string {
 	claim("j2")
 	settle("j2", jobstate.OutcomeSkippedDuplicate, false)
 	begin("j2")
+	settle("j3", jobstate.OutcomeUnconfirmed, false) // a key j1 holds stays j1's
+	begin("j3")
 	return out
 }
 

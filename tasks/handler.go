@@ -182,7 +182,7 @@ func (h *Handler) badPayload(ctx context.Context, id string, payload []byte, sta
 	a := h.newAttempt(ctx, id, decodeLenient(payload), start)
 	res := jobstate.Result{Outcome: jobstate.OutcomeFailed, Reason: jobstate.ReasonBadPayload, Message: derr.Error()}
 	if errors.Is(derr, ErrNewerVersion) {
-		if a.retried+1 < DefaultMaxAttempts {
+		if n, _ := asynq.GetRetryCount(ctx); n+1 < DefaultMaxAttempts {
 			a.log.Warn("job of a newer format; will retry (a newer worker may take it)", "error", derr)
 			return derr
 		}

@@ -102,6 +102,24 @@ func TestAttemptPhases(t *testing.T) {
 				s.ledger[orderKey(order1)] = jobstate.Entry{State: jobstate.EntryInDoubt, JobID: id}
 			},
 			want: want{outcome: jobstate.OutcomeUnconfirmed, reason: jobstate.ReasonAnswerLost, ledger: jobstate.EntryInDoubt}},
+		{name: "begun/sent earlier, outcome not recorded", typ: review,
+			setup: func(id string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) {
+				s.ledger[orderKey(order1)] = jobstate.Entry{State: jobstate.EntrySent, JobID: id, RequestID: "req-0"}
+				s.marks[id] = fakeMark{nonce: "dead", at: time.Now()}
+			},
+			want: want{outcome: jobstate.OutcomeSent, reason: jobstate.ReasonRecoveredFromLedger, ledger: jobstate.EntrySent, mark: true}},
+		{name: "begun/stale send mark, another job sending the pair", typ: review,
+			setup: func(id string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) {
+				s.claim(sellerNA, order1, other)
+				s.marks[id] = fakeMark{nonce: "dead", at: time.Now().Add(-2 * jobstate.MarkStaleAfter)}
+			},
+			want: want{exit: "defer:ledger_busy", mark: true}},
+		{name: "begun/stale send mark, another job sent the pair", typ: review,
+			setup: func(id string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) {
+				s.ledger[orderKey(order1)] = jobstate.Entry{State: jobstate.EntrySent, JobID: other}
+				s.marks[id] = fakeMark{nonce: "dead", at: time.Now().Add(-2 * jobstate.MarkStaleAfter)}
+			},
+			want: want{outcome: jobstate.OutcomeSkippedDuplicate, reason: jobstate.ReasonLedgerSent, mark: true}},
 		{name: "begun/older than the maximum age", typ: plain,
 			setup: func(_ string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) {
 				s.enqueued = time.Now().Add(-8 * 24 * time.Hour)
@@ -160,6 +178,12 @@ func TestAttemptPhases(t *testing.T) {
 				s.before["Claim"] = func(s *fakeStore) { s.claim(sellerNA, order1, other) }
 			},
 			want: want{exit: "defer:ledger_busy"}},
+		{name: "claimed/a twin delivery claimed meanwhile, store down at the outcome: claims stay", typ: review,
+			setup: func(id string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) {
+				s.before["Claim"] = func(s *fakeStore) { s.claim(sellerNA, order1, id) }
+				s.fail["Settle"] = errRedisDown
+			},
+			want: want{exit: "error", ledger: jobstate.EntryClaimed}},
 		{name: "claimed/store down", typ: review,
 			setup: func(_ string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) { s.fail["Claim"] = errRedisDown },
 			want:  want{exit: "error"}},
