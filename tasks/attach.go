@@ -46,8 +46,8 @@ func (r *AttachmentResolver) Resolve(ctx context.Context, a Attachment) (Attachm
 		return a, fmt.Errorf("source is required")
 	}
 	local := r.LocalFiles && !strings.HasPrefix(src, "s3://")
-	if local && r.LocalDir != "" {
-		ref, name, found, err := r.putConfined(ctx, src)
+	if local {
+		ref, name, found, err := r.putLocalSource(ctx, src)
 		if err != nil {
 			return a, err
 		}
@@ -58,57 +58,72 @@ func (r *AttachmentResolver) Resolve(ctx context.Context, a Attachment) (Attachm
 			}
 			return a, nil
 		}
-	} else if local {
-		p := src
-		if !filepath.IsAbs(p) && r.BaseDir != "" {
-			p = filepath.Join(r.BaseDir, p)
-		}
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return a, err
-			}
-			defer f.Close()
-			ref, err := r.putLocal(ctx, f, p)
-			if err != nil {
-				return a, err
-			}
-			a.Source = ref
-			if a.FileName == "" {
-				a.FileName = filepath.Base(p)
-			}
-			return a, nil
-		}
 	}
-	rc, info, err := r.Store.Open(ctx, src)
-	if err != nil {
-		switch {
-		case local && r.LocalDir != "":
-			return a, fmt.Errorf("%v (and no such file under %s)", err, r.LocalDir)
-		case local:
-			return a, fmt.Errorf("%v (and no such local file)", err)
-		case r.NoLocalHint != "" && (errors.Is(err, attachstore.ErrNotFound) || errors.Is(err, attachstore.ErrInvalidRef)):
-			return a, fmt.Errorf("%v; %s", err, r.NoLocalHint)
-		}
+	if err := r.checkStored(ctx, src, local); err != nil {
 		return a, err
-	}
-	defer rc.Close()
-	if info.Size == 0 {
-		return a, fmt.Errorf("attachment %q is empty", src)
-	}
-	if info.Size >= attachstore.MaxFileSize {
-		return a, fmt.Errorf("attachment %q is %d bytes; Amazon needs under %d", src, info.Size, attachstore.MaxFileSize)
-	}
-	if mime, ok, err := attachstore.Sniff(rc); err != nil {
-		return a, err
-	} else if !ok {
-		return a, fmt.Errorf("attachment %q is %s; Amazon allows text, PDF, Word, JPEG, GIF and PNG", src, mime)
 	}
 	a.Source = src
 	if a.FileName == "" {
 		a.FileName = baseName(src)
 	}
 	return a, nil
+}
+
+// putLocalSource copies the local file src into the store, confined to
+// LocalDir when that is set. found is false (with a nil error) when there
+// is no such file, so that src may still name a store path.
+func (r *AttachmentResolver) putLocalSource(ctx context.Context, src string) (ref, name string, found bool, err error) {
+	if r.LocalDir != "" {
+		return r.putConfined(ctx, src)
+	}
+	p := src
+	if !filepath.IsAbs(p) && r.BaseDir != "" {
+		p = filepath.Join(r.BaseDir, p)
+	}
+	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+		return "", "", false, nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return "", "", false, err
+	}
+	defer f.Close()
+	ref, err = r.putLocal(ctx, f, p)
+	if err != nil {
+		return "", "", false, err
+	}
+	return ref, filepath.Base(p), true, nil
+}
+
+// checkStored checks that the store holds src and that it is not empty,
+// is under Amazon's size limit and of a type Amazon allows. local says src
+// could also have named a local file, which the not-found error mentions.
+func (r *AttachmentResolver) checkStored(ctx context.Context, src string, local bool) error {
+	rc, info, err := r.Store.Open(ctx, src)
+	if err != nil {
+		switch {
+		case local && r.LocalDir != "":
+			return fmt.Errorf("%v (and no such file under %s)", err, r.LocalDir)
+		case local:
+			return fmt.Errorf("%v (and no such local file)", err)
+		case r.NoLocalHint != "" && (errors.Is(err, attachstore.ErrNotFound) || errors.Is(err, attachstore.ErrInvalidRef)):
+			return fmt.Errorf("%v; %s", err, r.NoLocalHint)
+		}
+		return err
+	}
+	defer rc.Close()
+	if info.Size == 0 {
+		return fmt.Errorf("attachment %q is empty", src)
+	}
+	if info.Size >= attachstore.MaxFileSize {
+		return fmt.Errorf("attachment %q is %d bytes; Amazon needs under %d", src, info.Size, attachstore.MaxFileSize)
+	}
+	if mime, ok, err := attachstore.Sniff(rc); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("attachment %q is %s; Amazon allows text, PDF, Word, JPEG, GIF and PNG", src, mime)
+	}
+	return nil
 }
 
 // putConfined copies the local file src, which must lie inside LocalDir,

@@ -67,6 +67,37 @@ func (v Validation) Validate(j *Job) error {
 	add := func(field, format string, a ...any) {
 		ps = append(ps, FieldError{Field: field, Reason: fmt.Sprintf(format, a...)})
 	}
+	ps = append(ps, v.checkIDs(j)...)
+	if nb, dl := j.EffectiveNotBefore(), j.EffectiveDeadline(); nb != nil && dl != nil && !dl.After(*nb) {
+		switch {
+		case j.Deadline != nil:
+			add("deadline", "must be after not_before (or the opening of the review window)")
+		default:
+			add("not_before", "must be before the close of the review window (30 days after delivery)")
+		}
+	}
+	if j.Type == "" {
+		add("type", "is required")
+		return finish(ps)
+	}
+	t, ok := lookupType(j.Type)
+	if !ok {
+		ps = append(ps, FieldError{Field: "type", Reason: fmt.Sprintf("unknown message type %q (known: %s)", j.Type, strings.Join(spapi.TypeNames(), ", ")), unknownType: true})
+		return finish(ps)
+	}
+	ps = append(ps, checkContent(t, j)...)
+	ps = append(ps, checkDelivery(t, j)...)
+	ps = append(ps, v.checkAttachments(j)...)
+	return finish(ps)
+}
+
+// checkIDs checks the seller (known, and the marketplace in its region),
+// the marketplace, the order id and the idempotency key's length.
+func (v Validation) checkIDs(j *Job) []FieldError {
+	var ps []FieldError
+	add := func(field, format string, a ...any) {
+		ps = append(ps, FieldError{Field: field, Reason: fmt.Sprintf(format, a...)})
+	}
 	if j.SellerID == "" {
 		add("seller_id", "is required")
 	} else if v.Sellers != nil {
@@ -92,25 +123,16 @@ func (v Validation) Validate(j *Job) error {
 	if len(j.IdempotencyKey) > MaxIdempotencyKey {
 		add("idempotency_key", "is longer than %d characters", MaxIdempotencyKey)
 	}
-	if nb, dl := j.EffectiveNotBefore(), j.EffectiveDeadline(); nb != nil && dl != nil && !dl.After(*nb) {
-		switch {
-		case j.Deadline != nil:
-			add("deadline", "must be after not_before (or the opening of the review window)")
-		default:
-			add("not_before", "must be before the close of the review window (30 days after delivery)")
-		}
+	return ps
+}
+
+// checkAttachments checks each attachment's source and file name, and
+// calls CheckAttachment, when set, on each source.
+func (v Validation) checkAttachments(j *Job) []FieldError {
+	var ps []FieldError
+	add := func(field, format string, a ...any) {
+		ps = append(ps, FieldError{Field: field, Reason: fmt.Sprintf(format, a...)})
 	}
-	if j.Type == "" {
-		add("type", "is required")
-		return finish(ps)
-	}
-	t, ok := lookupType(j.Type)
-	if !ok {
-		ps = append(ps, FieldError{Field: "type", Reason: fmt.Sprintf("unknown message type %q (known: %s)", j.Type, strings.Join(spapi.TypeNames(), ", ")), unknownType: true})
-		return finish(ps)
-	}
-	ps = append(ps, checkContent(t, j)...)
-	ps = append(ps, checkDelivery(t, j)...)
 	for i, a := range j.Attachments {
 		f := fmt.Sprintf("attachments[%d]", i)
 		if a.Source == "" {
@@ -127,7 +149,7 @@ func (v Validation) Validate(j *Job) error {
 			}
 		}
 	}
-	return finish(ps)
+	return ps
 }
 
 func finish(ps []FieldError) error {

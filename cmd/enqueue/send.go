@@ -40,55 +40,12 @@ type attachFlag []string
 func (a *attachFlag) String() string     { return strings.Join(*a, ",") }
 func (a *attachFlag) Set(v string) error { *a = append(*a, v); return nil }
 
+// runSend enqueues one message job given by flags and prints the result.
 func runSend(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr io.Writer) error {
 	var c common
-	var f map[string]*string = map[string]*string{}
-	var attach attachFlag
-	var asJSON bool
-	fs := flag.NewFlagSet("enqueue send", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, sendUsage); fs.PrintDefaults() }
-	c.flags(fs, getenv)
-	for _, d := range []struct{ name, field, usage string }{
-		{"seller", "seller_id", "selling partner id (in the sellers file)"},
-		{"marketplace", "marketplace_id", "marketplace id, e.g. ATVPDKIKX0DER"},
-		{"order", "order_id", "Amazon order id, 3-7-7 digits"},
-		{"type", "type", "message type, e.g. invoice, confirmOrderDetails, negativeFeedbackRemoval"},
-		{"text", "text", "message text (types that take text)"},
-		{"campaign", "campaign", "campaign name, for pacing and reporting"},
-		{"idempotency-key", "idempotency_key", "same key, same seller: at most one send, ever"},
-		{"not-before", "not_before", "RFC 3339 time before which the job is not sent"},
-		{"deadline", "deadline", "RFC 3339 time after which the job ends as expired"},
-		{"coverage-start", "coverage_start", "warranty coverage start (RFC 3339)"},
-		{"coverage-end", "coverage_end", "warranty coverage end (RFC 3339)"},
-		{"delivered-at", "delivered_at", "review requests: the order's delivery (RFC 3339); sent 5 to 30 days after it"},
-		{"delivery-start", "delivery_start", "review requests: the earliest delivery date (RFC 3339), with --delivery-end"},
-		{"delivery-end", "delivery_end", "review requests: the latest delivery date (RFC 3339), with --delivery-start"},
-	} {
-		f[d.field] = fs.String(d.name, "", d.usage)
-	}
-	fs.Var(&attach, "attach", "attachment FILE[:NAME]: a local file (copied into the attachment store), a store path or s3://bucket/key; repeatable")
-	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return &exitError{code: 2}
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	fields := map[string]string{}
-	for k, v := range f {
-		fields[k] = *v
-	}
-	j, ps := tasks.ParseJobFields(fields)
-	if len(ps) > 0 {
-		return usageErr("%v", (&tasks.ValidationError{Problems: ps}).Error())
-	}
-	for _, a := range attach {
-		src, name := splitAttach(a)
-		j.Attachments = append(j.Attachments, tasks.Attachment{Source: src, FileName: name})
+	j, asJSON, err := parseSend(&c, args, getenv, stderr)
+	if err != nil {
+		return err
 	}
 	a, err := c.open(ctx, true)
 	if err != nil {
@@ -109,8 +66,74 @@ func runSend(ctx context.Context, args []string, getenv cli.Getenv, stdout, stde
 		}
 		return err
 	}
+	return printSend(stdout, res, asJSON)
+}
+
+// parseSend parses send's flags into c and the job they give.
+func parseSend(c *common, args []string, getenv cli.Getenv, stderr io.Writer) (*tasks.Job, bool, error) {
+	var attach attachFlag
+	var asJSON bool
+	fs := flag.NewFlagSet("enqueue send", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, sendUsage); fs.PrintDefaults() }
+	c.flags(fs, getenv)
+	f := jobFlags(fs)
+	fs.Var(&attach, "attach", "attachment FILE[:NAME]: a local file (copied into the attachment store), a store path or s3://bucket/key; repeatable")
+	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil, false, err
+		}
+		return nil, false, &exitError{code: 2}
+	}
+	if fs.NArg() > 0 {
+		return nil, false, usageErr("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	fields := map[string]string{}
+	for k, v := range f {
+		fields[k] = *v
+	}
+	j, ps := tasks.ParseJobFields(fields)
+	if len(ps) > 0 {
+		return nil, false, usageErr("%v", (&tasks.ValidationError{Problems: ps}).Error())
+	}
+	for _, a := range attach {
+		src, name := splitAttach(a)
+		j.Attachments = append(j.Attachments, tasks.Attachment{Source: src, FileName: name})
+	}
+	return j, asJSON, nil
+}
+
+// jobFlags defines a flag for each job field on fs and returns the values
+// by job field name.
+func jobFlags(fs *flag.FlagSet) map[string]*string {
+	f := map[string]*string{}
+	for _, d := range []struct{ name, field, usage string }{
+		{"seller", "seller_id", "selling partner id (in the sellers file)"},
+		{"marketplace", "marketplace_id", "marketplace id, e.g. ATVPDKIKX0DER"},
+		{"order", "order_id", "Amazon order id, 3-7-7 digits"},
+		{"type", "type", "message type, e.g. invoice, confirmOrderDetails, negativeFeedbackRemoval"},
+		{"text", "text", "message text (types that take text)"},
+		{"campaign", "campaign", "campaign name, for pacing and reporting"},
+		{"idempotency-key", "idempotency_key", "same key, same seller: at most one send, ever"},
+		{"not-before", "not_before", "RFC 3339 time before which the job is not sent"},
+		{"deadline", "deadline", "RFC 3339 time after which the job ends as expired"},
+		{"coverage-start", "coverage_start", "warranty coverage start (RFC 3339)"},
+		{"coverage-end", "coverage_end", "warranty coverage end (RFC 3339)"},
+		{"delivered-at", "delivered_at", "review requests: the order's delivery (RFC 3339); sent 5 to 30 days after it"},
+		{"delivery-start", "delivery_start", "review requests: the earliest delivery date (RFC 3339), with --delivery-end"},
+		{"delivery-end", "delivery_end", "review requests: the latest delivery date (RFC 3339), with --delivery-start"},
+	} {
+		f[d.field] = fs.String(d.name, "", d.usage)
+	}
+	return f
+}
+
+// printSend prints the result of enqueueing a job, as JSON when asJSON;
+// an idempotency conflict is an error (exit code 2) either way.
+func printSend(w io.Writer, res tasks.EnqueueResult, asJSON bool) error {
 	if asJSON {
-		if err := json.NewEncoder(stdout).Encode(res); err != nil {
+		if err := json.NewEncoder(w).Encode(res); err != nil {
 			return err
 		}
 		if res.Conflict {
@@ -122,10 +145,10 @@ func runSend(ctx context.Context, args []string, getenv cli.Getenv, stdout, stde
 		return usageErr("idempotency_key: %s", res.Reason)
 	}
 	if res.Status == tasks.StatusDuplicate {
-		fmt.Fprintf(stdout, "%s\tduplicate of %s: %s\n", res.ID, res.DuplicateOf, res.Reason)
+		fmt.Fprintf(w, "%s\tduplicate of %s: %s\n", res.ID, res.DuplicateOf, res.Reason)
 		return nil
 	}
-	fmt.Fprintln(stdout, res.ID)
+	fmt.Fprintln(w, res.ID)
 	return nil
 }
 

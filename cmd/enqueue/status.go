@@ -29,6 +29,7 @@ Examples:
 Flags:
 `
 
+// runStatus shows a job's record or a campaign's report.
 func runStatus(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr io.Writer) error {
 	var c common
 	var campaign string
@@ -56,27 +57,43 @@ func runStatus(ctx context.Context, args []string, getenv cli.Getenv, stdout, st
 	}
 	defer a.close()
 	if campaign != "" {
-		rep, err := a.outcomes.Campaign(ctx, campaign, limit)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return json.NewEncoder(stdout).Encode(rep)
-		}
-		printCampaign(stdout, rep)
-		return nil
+		return showCampaign(ctx, stdout, a.outcomes, campaign, limit, asJSON)
 	}
-	rec, err := a.outcomes.Get(ctx, fs.Arg(0))
+	return showJob(ctx, stdout, a.outcomes, fs.Arg(0), asJSON)
+}
+
+// showCampaign prints the report of the named campaign, listing at most
+// limit problem jobs.
+func showCampaign(ctx context.Context, w io.Writer, outcomes *jobstate.OutcomeStore, name string, limit int, asJSON bool) error {
+	rep, err := outcomes.Campaign(ctx, name, limit)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(w).Encode(rep)
+	}
+	printCampaign(w, rep)
+	return nil
+}
+
+// showJob prints the record of job id.
+func showJob(ctx context.Context, w io.Writer, outcomes *jobstate.OutcomeStore, id string, asJSON bool) error {
+	rec, err := outcomes.Get(ctx, id)
 	if errors.Is(err, jobstate.ErrNoRecord) {
-		return &exitError{code: 1, msg: fmt.Sprintf("job %s: not found (never enqueued here, or its 30-day record expired)", fs.Arg(0))}
+		return &exitError{code: 1, msg: fmt.Sprintf("job %s: not found (never enqueued here, or its 30-day record expired)", id)}
 	}
 	if err != nil {
 		return err
 	}
 	if asJSON {
-		return json.NewEncoder(stdout).Encode(rec)
+		return json.NewEncoder(w).Encode(rec)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
+	return printRecord(w, rec)
+}
+
+// printRecord prints a job's record as a table, leaving out empty fields.
+func printRecord(w io.Writer, rec *jobstate.Record) error {
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
