@@ -26,6 +26,14 @@ const MarkStaleAfter = 90 * time.Second
 // markTTL bounds how long a mark survives if nobody removes it.
 const markTTL = 7 * 24 * time.Hour
 
+// unmarkLua deletes the send mark KEYS[1] when it is the attempt's:
+// ARGV[1] its nonce. A twin attempt's mark stays.
+const unmarkLua = `
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
 // MarkState is what a job's send mark says.
 type MarkState int
 

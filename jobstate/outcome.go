@@ -129,19 +129,22 @@ return {1, ''}
 
 // finishScript sets a job's final outcome exactly once and counts it.
 // KEYS[1] job hash, KEYS[2] campaign hash, KEYS[3] campaign problem list,
-// KEYS[4] (optional) the job's send mark, deleted: the outcome is on record
-// once the script ends either way. ARGV[1] retention seconds, ARGV[2] job id, ARGV[3] outcome, ARGV[4]
-// reason, ARGV[5] problem flag ("1" for failed/unconfirmed), then
-// field/value pairs. Returns 1 when this call set the outcome, 0 when the
-// job already had one.
+// KEYS[4] the job's send mark, deleted when it holds ARGV[6] (the
+// attempt's nonce; "" deletes nothing): the outcome is on record once the
+// script ends either way. ARGV[1] retention seconds, ARGV[2] job id,
+// ARGV[3] outcome, ARGV[4] reason, ARGV[5] problem flag ("1" for
+// failed/unconfirmed), ARGV[6] nonce, then field/value pairs. Returns 1
+// when this call set the outcome, 0 when the job already had one.
 var finishScript = keyspace.NewScript(`
-if KEYS[4] then redis.call('DEL', KEYS[4]) end
+if ARGV[6] ~= '' and string.sub(redis.call('GET', KEYS[4]) or '', 1, #ARGV[6] + 1) == ARGV[6] .. '|' then
+  redis.call('DEL', KEYS[4])
+end
 if redis.call('HEXISTS', KEYS[1], 'outcome') == 1 then return 0 end
 local ttl = tonumber(ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HINCRBY', KEYS[2], 'total', 1)
 end
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
 redis.call('HSET', KEYS[1], 'state', 'final', 'outcome', ARGV[3], 'reason', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('HINCRBY', KEYS[2], 'o:' .. ARGV[3], 1)
@@ -210,12 +213,12 @@ func (s *OutcomeStore) CampaignSellers(ctx context.Context, name string) ([]stri
 // Finish records a job's final outcome. first is false when the job already
 // had one (a redelivered job): the earlier outcome stands.
 func (s *OutcomeStore) Finish(ctx context.Context, j Ref, r Result) (first bool, err error) {
-	return s.finish(ctx, j, r, false)
+	return s.finish(ctx, j, r, "")
 }
 
-// finish is Finish; dropMark also deletes the job's send mark in the same
-// script, once the outcome is on record.
-func (s *OutcomeStore) finish(ctx context.Context, j Ref, r Result, dropMark bool) (first bool, err error) {
+// finish is Finish; it also deletes the job's send mark, in the same
+// script, when the mark holds nonce.
+func (s *OutcomeStore) finish(ctx context.Context, j Ref, r Result, nonce string) (first bool, err error) {
 	problem := "0"
 	if r.Outcome == OutcomeFailed || r.Outcome == OutcomeUnconfirmed {
 		problem = "1"
@@ -224,14 +227,11 @@ func (s *OutcomeStore) finish(ctx context.Context, j Ref, r Result, dropMark boo
 	if reason == "" {
 		reason = string(r.Outcome)
 	}
-	args := []any{s.ttlSeconds(), j.ID, string(r.Outcome), reason, problem,
+	args := []any{s.ttlSeconds(), j.ID, string(r.Outcome), reason, problem, nonce,
 		"id", j.ID, "seller_id", j.Seller, "order_id", j.Order, "type", j.Type, "campaign", j.Campaign,
 		"code", r.Code, "message", r.Message, "request_id", r.RequestID,
 		"finished_at", s.now().UTC().Format(time.RFC3339Nano)}
-	keys := []string{s.ks.Job(j.Campaign, j.ID), s.ks.Campaign(j.Campaign), s.ks.Problems(j.Campaign)}
-	if dropMark {
-		keys = append(keys, s.ks.SendMark(j.Campaign, j.ID))
-	}
+	keys := []string{s.ks.Job(j.Campaign, j.ID), s.ks.Campaign(j.Campaign), s.ks.Problems(j.Campaign), s.ks.SendMark(j.Campaign, j.ID)}
 	// One round trip: the outcome (atomic with the counters) and the
 	// id -> campaign pointer, which lives in another slot.
 	var cmd *redis.Cmd

@@ -16,8 +16,8 @@ import (
 // it: its record (OutcomeStore), its send mark, its ledger entries (Ledger)
 // and its place in its seller's line with the quota it books (Lines). An
 // attempt calls, in order: Begin, Reserve, Claim, MarkSending, then Settle
-// (the job ends) or Undo (it does not, and nothing was sent). It is safe
-// for concurrent use.
+// (the job ends) or Undo (it does not, and nothing was sent); it may call
+// Begin again to read the ledger afresh. It is safe for concurrent use.
 type Store struct {
 	Outcomes *OutcomeStore
 	Ledger   *Ledger
@@ -82,7 +82,10 @@ func (s *Store) Begin(ctx context.Context, j Ref, keys []Key) (Prior, error) {
 	return pr, nil
 }
 
-var markScript = keyspace.NewScript(markLua)
+var (
+	markScript   = keyspace.NewScript(markLua)
+	unmarkScript = keyspace.NewScript(unmarkLua)
+)
 
 func markReply(cmd *redis.Cmd) (MarkState, time.Duration, time.Time, error) {
 	res, err := cmd.Slice()
@@ -119,9 +122,9 @@ func (s *Store) MarkSending(ctx context.Context, j Ref, nonce string) (MarkState
 // sent outcome commits them, an unconfirmed one marks them in doubt, any
 // other gives back this job's claims; a key another job holds is left to
 // it, and already stands for the pair), then its record, once, dropping its
-// send mark when dropMark (the attempt holds it). first is false when the
-// job already had its outcome.
-func (s *Store) Settle(ctx context.Context, j Ref, keys []Key, res Result, dropMark bool) (first bool, err error) {
+// send mark when the mark is the attempt's (nonce; "" for an attempt that
+// never marked). first is false when the job already had its outcome.
+func (s *Store) Settle(ctx context.Context, j Ref, keys []Key, res Result, nonce string) (first bool, err error) {
 	if len(keys) > 0 {
 		switch res.Outcome {
 		case OutcomeSent:
@@ -135,12 +138,13 @@ func (s *Store) Settle(ctx context.Context, j Ref, keys []Key, res Result, dropM
 			return false, err
 		}
 	}
-	return s.Outcomes.finish(ctx, j, res, dropMark)
+	return s.Outcomes.finish(ctx, j, res, nonce)
 }
 
 // Undo gives back what an attempt that sent nothing holds: its ledger
-// claims under keys and, when dropMark, its send mark; in one round trip.
-func (s *Store) Undo(ctx context.Context, j Ref, keys []Key, dropMark bool) error {
+// claims under keys and its send mark, when the mark is the attempt's
+// (nonce); in one round trip.
+func (s *Store) Undo(ctx context.Context, j Ref, keys []Key, nonce string) error {
 	rkeys, _, err := s.Ledger.redisKeys(keys, j.ID)
 	if len(keys) > 0 && err != nil {
 		return err
@@ -149,8 +153,8 @@ func (s *Store) Undo(ctx context.Context, j Ref, keys []Key, dropMark bool) erro
 		if len(rkeys) > 0 {
 			releaseScript.Queue(ctx, p, rkeys, j.ID)
 		}
-		if dropMark {
-			p.Del(ctx, s.ks.SendMark(j.Campaign, j.ID))
+		if nonce != "" {
+			unmarkScript.Queue(ctx, p, []string{s.ks.SendMark(j.Campaign, j.ID)}, nonce)
 		}
 		return nil
 	})

@@ -50,8 +50,13 @@ func TestStoreAttempt(t *testing.T) {
 	assert.Equal(t, jobstate.EntryClaimed, p.Entry.State)
 	assert.Equal(t, job.ID, p.Entry.JobID)
 
-	// Undo gives both back.
-	require.NoError(t, st.Undo(ctx, job, keys, true))
+	// Undo gives both back; the mark only to its own attempt.
+	require.NoError(t, st.Undo(ctx, job, keys, "n2"))
+	p, err = st.Begin(ctx, job, keys)
+	require.NoError(t, err)
+	assert.Equal(t, jobstate.MarkBusy, p.Mark, "another attempt's undo leaves the mark")
+	assert.False(t, p.HasEntry, "the claims are given back")
+	require.NoError(t, st.Undo(ctx, job, keys, "n1"))
 	p, err = st.Begin(ctx, job, keys)
 	require.NoError(t, err)
 	assert.Equal(t, jobstate.MarkNone, p.Mark)
@@ -74,7 +79,7 @@ func TestStoreAttempt(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = st.MarkSending(ctx, job, "n4")
 	require.NoError(t, err)
-	first, err := st.Settle(ctx, job, keys, jobstate.Result{Outcome: jobstate.OutcomeSent, Reason: jobstate.ReasonSent, RequestID: "req-1"}, true)
+	first, err := st.Settle(ctx, job, keys, jobstate.Result{Outcome: jobstate.OutcomeSent, Reason: jobstate.ReasonSent, RequestID: "req-1"}, "n4")
 	require.NoError(t, err)
 	assert.True(t, first)
 	p, err = st.Begin(ctx, job, keys)
@@ -85,7 +90,7 @@ func TestStoreAttempt(t *testing.T) {
 	n, err := rdb.Exists(ctx, ks.SendMark(job.Campaign, job.ID)).Result()
 	require.NoError(t, err)
 	assert.Zero(t, n, "the mark went with the record")
-	first, err = st.Settle(ctx, job, keys, jobstate.Result{Outcome: jobstate.OutcomeFailed, Reason: jobstate.ReasonInvalidJob}, false)
+	first, err = st.Settle(ctx, job, keys, jobstate.Result{Outcome: jobstate.OutcomeFailed, Reason: jobstate.ReasonInvalidJob}, "")
 	require.NoError(t, err)
 	assert.False(t, first, "the outcome is written once")
 	m, _, err = st.MarkSending(ctx, job, "n5")
@@ -105,7 +110,7 @@ func TestStoreAttempt(t *testing.T) {
 
 	// Unconfirmed marks the keys in doubt; any other outcome gives the
 	// job's claims back.
-	_, err = st.Settle(ctx, twin, []jobstate.Key{idem}, jobstate.Result{Outcome: jobstate.OutcomeFailed, Reason: jobstate.StepSend.Rejected()}, false)
+	_, err = st.Settle(ctx, twin, []jobstate.Key{idem}, jobstate.Result{Outcome: jobstate.OutcomeFailed, Reason: jobstate.StepSend.Rejected()}, "")
 	require.NoError(t, err)
 	_, ok, err := st.Ledger.Get(ctx, idem)
 	require.NoError(t, err)
@@ -114,7 +119,7 @@ func TestStoreAttempt(t *testing.T) {
 	k3 := []jobstate.Key{jobstate.OrderKey(seller, third.Order, third.Type)}
 	_, err = st.Claim(ctx, third, k3, stale)
 	require.NoError(t, err)
-	_, err = st.Settle(ctx, third, k3, jobstate.Result{Outcome: jobstate.OutcomeUnconfirmed, Reason: jobstate.ReasonAnswerLost}, false)
+	_, err = st.Settle(ctx, third, k3, jobstate.Result{Outcome: jobstate.OutcomeUnconfirmed, Reason: jobstate.ReasonAnswerLost}, "")
 	require.NoError(t, err)
 	e, _, err := st.Ledger.Get(ctx, k3[0])
 	require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,7 +17,8 @@ import (
 )
 
 // phase is how far an attempt got. It alone says what the attempt holds in
-// Redis, and so what leaving it gives back (exit.go).
+// Redis, and so what leaving it gives back (exit.go). A send that Amazon
+// refused moves it back from sending to marked: nothing went.
 type phase int
 
 const (
@@ -26,7 +28,8 @@ const (
 	phaseReserved
 	// phaseClaimed: it holds the job's ledger claims.
 	phaseClaimed
-	// phaseMarked: it holds the claims and the job's send mark.
+	// phaseMarked: it holds the claims, and the job's send mark if the mark
+	// is its own (the nonce says; a twin's mark is never touched).
 	phaseMarked
 	// phaseSending: the request may have reached Amazon. Nothing is given
 	// back: a redelivery finds the claims and the mark and settles the
@@ -92,6 +95,13 @@ func (a *attempt) steps(ctx context.Context) error {
 func (a *attempt) begin(ctx context.Context) error {
 	j, c := a.job, a.h.c
 	prior, err := c.State.Begin(ctx, a.ref, a.keys)
+	var badKeys error
+	if errors.Is(err, jobstate.ErrInvalid) {
+		// The job cannot have ledger keys (an order id with ':', say):
+		// read the rest, and let validation below say what is wrong.
+		badKeys, a.keys = err, nil
+		prior, err = c.State.Begin(ctx, a.ref, nil)
+	}
 	if err != nil {
 		return err
 	}
@@ -121,6 +131,9 @@ func (a *attempt) begin(ctx context.Context) error {
 		}
 		return end(jobstate.Result{Outcome: jobstate.OutcomeFailed, Reason: jobstate.ReasonInvalidJob, Message: err.Error()})
 	}
+	if badKeys != nil {
+		return end(jobstate.Result{Outcome: jobstate.OutcomeFailed, Reason: jobstate.ReasonInvalidJob, Message: badKeys.Error()})
+	}
 	if prior.HasEntry && prior.Entry.State != jobstate.EntryClaimed {
 		return a.fromLedger(prior.Entry)
 	}
@@ -143,6 +156,11 @@ func (a *attempt) prior(ctx context.Context, p jobstate.Prior) error {
 		// An earlier attempt sent (or lost the answer) and died before
 		// recording the outcome.
 		return a.fromLedger(p.Entry)
+	case mine && p.Mark == jobstate.MarkBusy:
+		// An earlier attempt of this job may still be sending (asynq
+		// requeues a running task at shutdown or at its timeout): let it
+		// settle the job.
+		return deferFor(max(jobstate.MarkStaleAfter-p.MarkAge, time.Second), DeferSendInProgress)
 	case mine:
 		// This job claimed before and died before settling: the send may
 		// have reached Amazon. Never resend; settle it.
@@ -256,6 +274,7 @@ func (a *attempt) claim(ctx context.Context) error {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	a.nonce = hex.EncodeToString(b[:])
+	a.phase = phaseMarked // from the call on: its reply may be lost after the write
 	st, age, err := c.State.MarkSending(ctx, a.ref, a.nonce)
 	switch {
 	case err != nil:
@@ -267,7 +286,6 @@ func (a *attempt) claim(ctx context.Context) error {
 	case st == jobstate.MarkStale:
 		return a.inDoubt(ctx, "an earlier attempt of this job was interrupted while sending", nil)
 	}
-	a.phase = phaseMarked
 	if c.Durable != nil {
 		if err := c.Durable.Confirm(ctx); err != nil {
 			a.log.Warn("Redis did not confirm the claim durable; send deferred", "error", err)

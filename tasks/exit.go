@@ -16,7 +16,8 @@ import (
 // outage say, is retried by asynq with back-off, without ending the job when
 // its attempts are spent: the outcome could not be recorded anyway):
 //
-//   - nil: the step went through (from the last step: the job was sent);
+//   - nil: the step went through, on to the next (an attempt never ends
+//     with nil: exit treats it as a bug, and asynq retries the job);
 //   - *endJob: the job ends with its final outcome;
 //   - *DeferError: the job comes back later, no attempt spent;
 //   - *requeueJob: the job goes back in its seller's line, no attempt spent;
@@ -38,7 +39,10 @@ func (e *requeueJob) Error() string { return "job goes back in its line" }
 func (e *retryErr) Error() string   { return string(e.step) + ": " + e.err.Error() }
 func (e *retryErr) Unwrap() error   { return e.err }
 
-var errAck = errors.New("nothing to do")
+var (
+	errAck    = errors.New("nothing to do")
+	errNoExit = errors.New("tasks: attempt ended without an exit")
+)
 
 func end(res jobstate.Result) error { return &endJob{res: res} }
 
@@ -68,8 +72,11 @@ func (a *attempt) exit(ctx context.Context, err error) error {
 	var q *requeueJob
 	var d *DeferError
 	switch {
-	case err == nil || errors.Is(err, errAck):
+	case errors.Is(err, errAck):
 		return nil
+	case err == nil:
+		a.log.Error("bug: an attempt ended without an exit; the job will be retried")
+		return errNoExit
 	case errors.As(err, &q):
 		return a.requeue(wctx, q.at)
 	case errors.As(err, &d):
@@ -86,7 +93,7 @@ func (a *attempt) exit(ctx context.Context, err error) error {
 func (a *attempt) undo(ctx context.Context) {
 	switch a.phase {
 	case phaseClaimed, phaseMarked:
-		if err := a.h.c.State.Undo(ctx, a.ref, a.keys, a.phase == phaseMarked); err != nil {
+		if err := a.h.c.State.Undo(ctx, a.ref, a.keys, a.nonce); err != nil {
 			a.log.Warn("could not give back the ledger claims and send mark", "error", err)
 		}
 		a.phase = phaseReserved
@@ -101,7 +108,7 @@ func (a *attempt) settle(ctx context.Context, res jobstate.Result) error {
 	if a.phase < phaseClaimed && res.Outcome != jobstate.OutcomeSent && res.Outcome != jobstate.OutcomeUnconfirmed {
 		keys = nil // no claims to give back
 	}
-	first, err := a.h.c.State.Settle(ctx, a.ref, keys, res, a.phase == phaseMarked || a.phase == phaseSending)
+	first, err := a.h.c.State.Settle(ctx, a.ref, keys, res, a.nonce)
 	if err != nil {
 		// Retried by asynq; the outcome is written exactly once. When it
 		// says nothing went, give back what the attempt holds; claims that

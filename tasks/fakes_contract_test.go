@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -49,8 +50,8 @@ func storeScript(t *testing.T, st tasks.Store) []string {
 		require.NoError(t, err)
 		say("mark %s %s: %v", id, nonce, m)
 	}
-	settle := func(id string, o jobstate.Outcome, drop bool) {
-		first, err := st.Settle(ctx, ref(id), keys, jobstate.Result{Outcome: o, Reason: "r"}, drop)
+	settle := func(id string, o jobstate.Outcome, nonce string) {
+		first, err := st.Settle(ctx, ref(id), keys, jobstate.Result{Outcome: o, Reason: "r"}, nonce)
 		require.NoError(t, err)
 		say("settle %s %s: first=%v", id, o, first)
 	}
@@ -61,21 +62,41 @@ func storeScript(t *testing.T, st tasks.Store) []string {
 	mark("j1", "n1")
 	mark("j1", "n2")
 	begin("j1")
-	require.NoError(t, st.Undo(ctx, ref("j1"), keys, true))
+	require.NoError(t, st.Undo(ctx, ref("j1"), keys, "n2")) // not j1's mark: it stays
+	begin("j1")
+	require.NoError(t, st.Undo(ctx, ref("j1"), keys, "n1"))
 	begin("j1")
 	claim("j1")
 	mark("j1", "n3")
 	claim("j1") // a redelivery of the same job
-	settle("j1", jobstate.OutcomeSent, true)
+	settle("j1", jobstate.OutcomeSent, "n3")
 	begin("j1")
-	settle("j1", jobstate.OutcomeFailed, false)
+	settle("j1", jobstate.OutcomeFailed, "")
 	mark("j1", "n4")
 	begin("j2")
 	claim("j2")
-	settle("j2", jobstate.OutcomeSkippedDuplicate, false)
+	settle("j2", jobstate.OutcomeSkippedDuplicate, "")
 	begin("j2")
-	settle("j3", jobstate.OutcomeUnconfirmed, false) // a key j1 holds stays j1's
+	settle("j3", jobstate.OutcomeUnconfirmed, "") // a key j1 holds stays j1's
 	begin("j3")
+
+	// Another order: a claim given back by a failed job, one settled in
+	// doubt, and one older than staleAfter seen by another job.
+	keys = []jobstate.Key{orderKey("111-0000002-0000001")}
+	claim("k1")
+	settle("k1", jobstate.OutcomeFailed, "")
+	begin("k1")
+	claim("k2")
+	mark("k2", "m1")
+	settle("k2", jobstate.OutcomeUnconfirmed, "m1")
+	begin("k2")
+	keys = []jobstate.Key{orderKey("111-0000003-0000001")}
+	claim("k3")
+	r, err := st.Claim(ctx, ref("k4"), keys, time.Nanosecond)
+	require.NoError(t, err)
+	say("claim k4, stale after 1ns: %v %s/%s", r.Status, r.Entry.State, r.Entry.JobID)
+	_, err = st.Begin(ctx, ref("k5"), []jobstate.Key{{Seller: sellerNA, Order: "111:1", Type: "x"}})
+	say("begin with a bad key: invalid=%v", errors.Is(err, jobstate.ErrInvalid))
 	return out
 }
 

@@ -3,7 +3,9 @@ package tasks_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,8 +17,10 @@ import (
 
 // fakeStore is the job-state store in memory, with jobstate.Store's
 // semantics (its Redis behaviour is tested in package jobstate and by the
-// stack tests). fail makes a method fail once, as a Redis outage or a crash
-// at that step would.
+// stack tests; TestFakeStoreAnswersLikeJobstate compares the two). fail
+// makes a method fail once before it does anything, as a Redis outage or a
+// crash at that step would; lost makes it fail once after its writes (for
+// Settle: after the ledger step, before the record), as a lost reply would.
 type fakeStore struct {
 	mu       sync.Mutex
 	records  map[string]jobstate.Result
@@ -25,6 +29,7 @@ type fakeStore struct {
 	marks    map[string]fakeMark
 	wait     time.Duration // what Reserve answers
 	fail     map[string]error
+	lost     map[string]error
 	before   map[string]func(*fakeStore) // runs (locked) before a method
 	requeued []dispatch.Entry
 	throttle []dispatch.Key
@@ -41,7 +46,7 @@ var _ tasks.Store = (*fakeStore)(nil)
 
 func newFakeStore() *fakeStore {
 	return &fakeStore{records: map[string]jobstate.Result{}, ledger: map[jobstate.Key]jobstate.Entry{},
-		marks: map[string]fakeMark{}, fail: map[string]error{}, before: map[string]func(*fakeStore){}}
+		marks: map[string]fakeMark{}, fail: map[string]error{}, lost: map[string]error{}, before: map[string]func(*fakeStore){}}
 }
 
 // enter locks the store and returns the failure planned for method.
@@ -56,9 +61,36 @@ func (s *fakeStore) enter(method string) error {
 	return err
 }
 
+// after returns the lost reply planned for method, once.
+func (s *fakeStore) after(method string) error {
+	err := s.lost[method]
+	delete(s.lost, method)
+	return err
+}
+
+// checkKeys refuses what jobstate.Ledger refuses in a key.
+func checkKeys(keys []jobstate.Key) error {
+	for _, k := range keys {
+		if k.IdempotencyKey == "" && (k.Order == "" || strings.Contains(k.Order, ":")) {
+			return fmt.Errorf("%w: order %q", jobstate.ErrInvalid, k.Order)
+		}
+	}
+	return nil
+}
+
+// dropMark deletes the job's send mark when it is nonce's.
+func (s *fakeStore) dropMark(id, nonce string) {
+	if m, ok := s.marks[id]; ok && nonce != "" && m.nonce == nonce {
+		delete(s.marks, id)
+	}
+}
+
 func (s *fakeStore) Begin(_ context.Context, j jobstate.Ref, keys []jobstate.Key) (jobstate.Prior, error) {
 	defer s.mu.Unlock()
 	if err := s.enter("Begin"); err != nil {
+		return jobstate.Prior{}, err
+	}
+	if err := checkKeys(keys); err != nil {
 		return jobstate.Prior{}, err
 	}
 	p := jobstate.Prior{Enqueued: s.enqueued}
@@ -112,6 +144,9 @@ func (s *fakeStore) Claim(_ context.Context, j jobstate.Ref, keys []jobstate.Key
 	if err := s.enter("Claim"); err != nil {
 		return jobstate.ClaimResult{}, err
 	}
+	if err := checkKeys(keys); err != nil {
+		return jobstate.ClaimResult{}, err
+	}
 	var stale, busy, mine *jobstate.ClaimResult
 	var free []jobstate.Key
 	for _, k := range keys {
@@ -157,7 +192,7 @@ func (s *fakeStore) MarkSending(_ context.Context, j jobstate.Ref, nonce string)
 	switch {
 	case !ok:
 		s.marks[j.ID] = fakeMark{nonce: nonce, at: time.Now()}
-		return jobstate.MarkAcquired, 0, nil
+		return jobstate.MarkAcquired, 0, s.after("MarkSending")
 	case m.nonce == nonce:
 		return jobstate.MarkAcquired, time.Since(m.at), nil
 	case time.Since(m.at) > jobstate.MarkStaleAfter:
@@ -166,7 +201,7 @@ func (s *fakeStore) MarkSending(_ context.Context, j jobstate.Ref, nonce string)
 	return jobstate.MarkBusy, time.Since(m.at), nil
 }
 
-func (s *fakeStore) Settle(_ context.Context, j jobstate.Ref, keys []jobstate.Key, res jobstate.Result, dropMark bool) (bool, error) {
+func (s *fakeStore) Settle(_ context.Context, j jobstate.Ref, keys []jobstate.Key, res jobstate.Result, nonce string) (bool, error) {
 	defer s.mu.Unlock()
 	if err := s.enter("Settle"); err != nil {
 		return false, err
@@ -183,9 +218,10 @@ func (s *fakeStore) Settle(_ context.Context, j jobstate.Ref, keys []jobstate.Ke
 			delete(s.ledger, k)
 		}
 	}
-	if dropMark {
-		delete(s.marks, j.ID)
+	if err := s.after("Settle"); err != nil {
+		return false, err
 	}
+	s.dropMark(j.ID, nonce)
 	if _, ok := s.records[j.ID]; ok {
 		return false, nil
 	}
@@ -193,7 +229,7 @@ func (s *fakeStore) Settle(_ context.Context, j jobstate.Ref, keys []jobstate.Ke
 	return true, nil
 }
 
-func (s *fakeStore) Undo(_ context.Context, j jobstate.Ref, keys []jobstate.Key, dropMark bool) error {
+func (s *fakeStore) Undo(_ context.Context, j jobstate.Ref, keys []jobstate.Key, nonce string) error {
 	defer s.mu.Unlock()
 	if err := s.enter("Undo"); err != nil {
 		return err
@@ -203,9 +239,7 @@ func (s *fakeStore) Undo(_ context.Context, j jobstate.Ref, keys []jobstate.Key,
 			delete(s.ledger, k)
 		}
 	}
-	if dropMark {
-		delete(s.marks, j.ID)
-	}
+	s.dropMark(j.ID, nonce)
 	return nil
 }
 

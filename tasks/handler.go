@@ -40,14 +40,15 @@ type Store interface {
 	// job back in its seller's line.
 	Reserve(ctx context.Context, seller string, ops ...string) (time.Duration, error)
 	Requeue(ctx context.Context, e dispatch.Entry) error
-	// Claim takes the job's ledger keys and MarkSending its send mark,
-	// right before the send.
+	// Right before the send, Claim takes the job's ledger keys and
+	// MarkSending marks the job as being sent by the attempt nonce.
 	Claim(ctx context.Context, j jobstate.Ref, keys []jobstate.Key, staleAfter time.Duration) (jobstate.ClaimResult, error)
 	MarkSending(ctx context.Context, j jobstate.Ref, nonce string) (jobstate.MarkState, time.Duration, error)
 	// Settle records the job's final outcome; Undo gives back the claims
 	// and the mark of an attempt that sent nothing and did not end the job.
-	Settle(ctx context.Context, j jobstate.Ref, keys []jobstate.Key, res jobstate.Result, dropMark bool) (first bool, err error)
-	Undo(ctx context.Context, j jobstate.Ref, keys []jobstate.Key, dropMark bool) error
+	// Both drop the send mark only when it is the attempt's (nonce).
+	Settle(ctx context.Context, j jobstate.Ref, keys []jobstate.Key, res jobstate.Result, nonce string) (first bool, err error)
+	Undo(ctx context.Context, j jobstate.Ref, keys []jobstate.Key, nonce string) error
 	// Throttled and Observe report a 429 and the rate Amazon announced;
 	// Local converts a slot to this process's clock.
 	Throttled(ctx context.Context, key dispatch.Key) error

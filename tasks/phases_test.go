@@ -67,6 +67,15 @@ func TestAttemptPhases(t *testing.T) {
 				a.offered = nil
 			},
 			want: want{outcome: jobstate.OutcomeSent, reason: jobstate.ReasonSettledByAvailability, ledger: jobstate.EntrySent}},
+		{name: "begun/own claim, an earlier attempt still sending", typ: review,
+			setup: func(id string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) {
+				s.claim(sellerNA, order1, id)
+				s.marks[id] = fakeMark{nonce: "alive", at: time.Now()}
+			},
+			want: want{exit: "defer:send_in_progress", ledger: jobstate.EntryClaimed, mark: true}},
+		{name: "begun/order id the ledger cannot key", typ: review,
+			job:  func(j *tasks.Job) { j.OrderID = "111:0000001-0000001" },
+			want: want{outcome: jobstate.OutcomeFailed, reason: jobstate.ReasonInvalidJob}},
 		{name: "begun/stale send mark", typ: plain,
 			setup: func(id string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) {
 				s.marks[id] = fakeMark{nonce: "dead", at: time.Now().Add(-2 * jobstate.MarkStaleAfter)}
@@ -191,6 +200,12 @@ func TestAttemptPhases(t *testing.T) {
 		{name: "marked/store down: claims given back", typ: review,
 			setup: func(_ string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) { s.fail["MarkSending"] = errRedisDown },
 			want:  want{exit: "error"}},
+		{name: "marked/mark written, reply lost: claims and mark given back", typ: review,
+			setup: func(_ string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) { s.lost["MarkSending"] = errRedisDown },
+			want:  want{exit: "error"}},
+		{name: "marked/mark written, reply lost, plain type: mark given back", typ: plain,
+			setup: func(_ string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) { s.lost["MarkSending"] = errRedisDown },
+			want:  want{exit: "error"}},
 		{name: "marked/another attempt marked it meanwhile", typ: review,
 			setup: func(id string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) {
 				s.before["MarkSending"] = func(s *fakeStore) { s.marks[id] = fakeMark{nonce: "twin", at: time.Now()} }
@@ -239,6 +254,9 @@ func TestAttemptPhases(t *testing.T) {
 		{name: "sending/crash before the outcome: claims and mark stay", typ: review,
 			setup: func(_ string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) { s.fail["Settle"] = errRedisDown },
 			want:  want{exit: "error", sends: 1, ledger: jobstate.EntryClaimed, mark: true}},
+		{name: "sending/sent, ledger committed, outcome not recorded", typ: review,
+			setup: func(_ string, s *fakeStore, _ *fakeAmazon, _ *tasks.Config) { s.lost["Settle"] = errRedisDown },
+			want:  want{exit: "error", sends: 1, ledger: jobstate.EntrySent, mark: true}},
 		{name: "sending/store down after a refusal: claims and mark given back", typ: review,
 			setup: func(_ string, s *fakeStore, a *fakeAmazon, _ *tasks.Config) {
 				a.sendErr = answered(400, "InvalidInput")

@@ -34,30 +34,57 @@ func (s *Script) Queue(ctx context.Context, p Pipe, keys []string, args ...any) 
 		cmd.SetErr(err)
 		return cmd
 	}
-	if p.eval {
-		return s.s.Eval(ctx, p, keys, args...)
+	cmd := s.s.EvalSha(ctx, p, keys, args...)
+	if p.calls != nil {
+		*p.calls = append(*p.calls, call{s: s, keys: keys, args: args, cmd: cmd})
 	}
-	return s.s.EvalSha(ctx, p, keys, args...)
+	return cmd
 }
 
 // Pipe is a pipeline of Pipelined.
 type Pipe struct {
 	redis.Pipeliner
-	eval bool // send scripts' sources (Redis lost them)
+	calls *[]call // the scripts queued, to run again if Redis lost them
 }
 
-// Pipelined sends fn's commands in one round trip and returns them. When
-// Redis has lost a script it runs the pipeline again with the scripts'
-// sources; a script that was refused did nothing, so only the other
-// commands run twice, and they must be safe to repeat. The error is the
-// first command's error other than redis.Nil.
+// call is one script queued in a Pipe.
+type call struct {
+	s    *Script
+	keys []string
+	args []any
+	cmd  *redis.Cmd
+}
+
+// Pipelined sends fn's commands in one round trip and returns them. The
+// scripts that Redis refused because it lost them (a restart, a
+// fail-over, one node of a cluster) run again from their sources, in a
+// second round trip, and their commands get those answers; nothing else
+// runs twice. The error is the first command's error other than redis.Nil.
 func Pipelined(ctx context.Context, c redis.Cmdable, fn func(Pipe) error) ([]redis.Cmder, error) {
-	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error { return fn(Pipe{Pipeliner: p}) })
-	if lostScript(cmds) {
-		cmds, err = c.Pipelined(ctx, func(p redis.Pipeliner) error { return fn(Pipe{Pipeliner: p, eval: true}) })
+	var calls []call
+	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error { return fn(Pipe{Pipeliner: p, calls: &calls}) })
+	var lost []call
+	for _, q := range calls {
+		if e := q.cmd.Err(); e != nil && redis.HasErrorPrefix(e, "NOSCRIPT") {
+			lost = append(lost, q)
+		}
 	}
-	if err == nil || !errors.Is(err, redis.Nil) {
-		return cmds, err
+	if len(lost) > 0 {
+		again := make([]*redis.Cmd, len(lost))
+		_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, q := range lost {
+				again[i] = q.s.s.Eval(ctx, p, q.keys, q.args...)
+			}
+			return nil
+		})
+		for i, q := range lost {
+			q.cmd.SetVal(again[i].Val())
+			q.cmd.SetErr(again[i].Err())
+		}
+		err = nil
+	}
+	if err == nil && len(lost) == 0 {
+		return cmds, nil
 	}
 	for _, c := range cmds {
 		if e := c.Err(); e != nil && !errors.Is(e, redis.Nil) {
@@ -65,15 +92,6 @@ func Pipelined(ctx context.Context, c redis.Cmdable, fn func(Pipe) error) ([]red
 		}
 	}
 	return cmds, nil
-}
-
-func lostScript(cmds []redis.Cmder) bool {
-	for _, c := range cmds {
-		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			return true
-		}
-	}
-	return false
 }
 
 // sameSlot refuses keys of several hash tags in one script.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/spmsg/spmsg/internal/keyspace"
@@ -51,4 +52,24 @@ func TestScriptRefusesKeysOfTwoSlots(t *testing.T) {
 	require.NoError(t, incr.Run(ctx, rdb, []string{ks.Shard(3).Due(), ks.Shard(3).Line("S", "op", "t")}).Err())
 	require.Equal(t, "spmsg", ks.Prefix())
 	require.Error(t, keyspace.New("a{b").Check())
+}
+
+// When Redis lost one script of a pipeline, only that script runs again:
+// one that Redis still had ran once.
+func TestPipelineRunsOnlyLostScriptsAgain(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	ks := keyspace.New("kstest2")
+	other := keyspace.NewScript(`return redis.call('INCRBY', KEYS[1], 10)`)
+	require.NoError(t, rdb.ScriptFlush(ctx).Err())
+	require.EqualValues(t, 1, incr.Run(ctx, rdb, []string{ks.Job("a", "1")}).Val(), "incr is cached now; other is not")
+	var a, b *redis.Cmd
+	_, err := keyspace.Pipelined(ctx, rdb, func(p keyspace.Pipe) error {
+		a = incr.Queue(ctx, p, []string{ks.Job("a", "1")})
+		b = other.Queue(ctx, p, []string{ks.Job("b", "1")})
+		return nil
+	})
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, a.Val(), "the cached script ran once")
+	assert.EqualValues(t, 10, b.Val(), "the lost script ran from its source")
 }
