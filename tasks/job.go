@@ -244,6 +244,9 @@ func DecodeJob(b []byte) (*Job, error) {
 	// Every earlier version is a subset of this one (fields are only ever
 	// added): the decoded job is in the current format.
 	j.V = JobVersion
+	if len(j.Attachments) == 0 {
+		j.Attachments = nil // "attachments": [] is no attachments, as encoded
+	}
 	return &j, nil
 }
 
