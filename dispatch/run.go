@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/spmsg/spmsg/internal/wait"
 )
 
 // Handoff puts a released job on the queue. It returns nil once the queue
@@ -53,7 +55,7 @@ func (d *Dispatcher) Run(ctx context.Context, handoff Handoff, log *slog.Logger)
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				if sleep(ctx, l.failed(err, log)) != nil {
+				if wait.Sleep(ctx, l.failed(err, log)) != nil {
 					return ctx.Err()
 				}
 				continue
@@ -240,19 +242,5 @@ func (d *Dispatcher) handOff(ctx context.Context, rs []Released, handoff Handoff
 	defer cancel()
 	if err := d.Confirm(cctx, done); err != nil {
 		log.Warn("confirming handoffs failed; they are handed off again later", "error", err)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

@@ -106,9 +106,26 @@ func (l *Ledger) redisKey(k Key) string {
 }
 
 func (l *Ledger) checkKey(k Key) error {
+	if err := l.ks.Check(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return k.check()
+}
+
+// CheckKeys reports, as ErrInvalid, the first of keys that no ledger
+// entry can be kept under (an empty or braced seller, an order with ':',
+// ...), before any call is made with them.
+func CheckKeys(keys []Key) error {
+	for _, k := range keys {
+		if err := k.check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (k Key) check() error {
 	switch {
-	case l.ks.Check() != nil:
-		return fmt.Errorf("%w: %v", ErrInvalid, l.ks.Check())
 	case k.Seller == "":
 		return fmt.Errorf("%w: empty seller", ErrInvalid)
 	case strings.ContainsAny(k.Seller, "{}"):

@@ -157,6 +157,19 @@ end
 return 1
 `)
 
+// withRef runs a script on the job's record (atomic with its campaign's
+// counters) and sets the id -> campaign pointer, which lives in another
+// slot, in one round trip.
+func (s *OutcomeStore) withRef(ctx context.Context, sc *keyspace.Script, j Ref, keys []string, args []any) (*redis.Cmd, error) {
+	var cmd *redis.Cmd
+	_, err := keyspace.Pipelined(ctx, s.rdb, func(p keyspace.Pipe) error {
+		cmd = sc.Queue(ctx, p, keys, args...)
+		p.Set(ctx, s.ks.JobRef(j.ID), j.Campaign, s.retention)
+		return nil
+	})
+	return cmd, err
+}
+
 func (s *OutcomeStore) ttlSeconds() int64 { return int64(s.retention / time.Second) }
 
 // Accept records a newly enqueued job as pending. created is false when the
@@ -168,14 +181,7 @@ func (s *OutcomeStore) Accept(ctx context.Context, j Ref) (created bool, digest 
 		"id", j.ID, "seller_id", j.Seller, "order_id", j.Order, "type", j.Type,
 		"campaign", j.Campaign, "enqueued_at", s.now().UTC().Format(time.RFC3339Nano), "digest", j.Digest}
 	keys := []string{s.ks.Job(j.Campaign, j.ID), s.ks.Campaign(j.Campaign), s.ks.CampaignSellers(j.Campaign)}
-	// One round trip: the record (atomic with the campaign count and
-	// sellers) and the id -> campaign pointer, which lives in another slot.
-	var accept *redis.Cmd
-	_, err = keyspace.Pipelined(ctx, s.rdb, func(p keyspace.Pipe) error {
-		accept = acceptScript.Queue(ctx, p, keys, args...)
-		p.Set(ctx, s.ks.JobRef(j.ID), j.Campaign, s.retention)
-		return nil
-	})
+	accept, err := s.withRef(ctx, acceptScript, j, keys, args)
 	if err != nil {
 		return false, "", fmt.Errorf("record job %s: %w", j.ID, err)
 	}
@@ -232,14 +238,7 @@ func (s *OutcomeStore) finish(ctx context.Context, j Ref, r Result, nonce string
 		"code", r.Code, "message", r.Message, "request_id", r.RequestID,
 		"finished_at", s.now().UTC().Format(time.RFC3339Nano)}
 	keys := []string{s.ks.Job(j.Campaign, j.ID), s.ks.Campaign(j.Campaign), s.ks.Problems(j.Campaign), s.ks.SendMark(j.Campaign, j.ID)}
-	// One round trip: the outcome (atomic with the counters) and the
-	// id -> campaign pointer, which lives in another slot.
-	var cmd *redis.Cmd
-	_, err = keyspace.Pipelined(ctx, s.rdb, func(p keyspace.Pipe) error {
-		cmd = finishScript.Queue(ctx, p, keys, args...)
-		p.Set(ctx, s.ks.JobRef(j.ID), j.Campaign, s.retention)
-		return nil
-	})
+	cmd, err := s.withRef(ctx, finishScript, j, keys, args)
 	if err != nil {
 		return false, fmt.Errorf("record outcome of job %s: %w", j.ID, err)
 	}

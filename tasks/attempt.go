@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/spmsg/spmsg/dispatch"
+	"github.com/spmsg/spmsg/internal/wait"
 	"github.com/spmsg/spmsg/jobstate"
 	"github.com/spmsg/spmsg/spapi"
 )
@@ -47,6 +47,7 @@ type attempt struct {
 	ref     jobstate.Ref
 	typ     spapi.MessageType // zero when the job's type is unknown
 	keys    []jobstate.Key    // its ledger keys; none when the ledger does not cover it
+	badKeys error             // why the job cannot have its ledger keys (then it has none)
 	start   time.Time
 	log     *slog.Logger
 	retried int    // failed attempts before this one, crashes and timeouts included
@@ -60,6 +61,9 @@ func (h *Handler) newAttempt(ctx context.Context, id string, j *Job, start time.
 		log: h.log.With("job_id", id, "seller", j.SellerID, "order", j.OrderID, "type", j.Type)}
 	if t, ok := lookupType(j.Type); ok && j.SellerID != "" {
 		a.typ, a.keys = t, ledgerKeys(j, t)
+		if a.badKeys = jobstate.CheckKeys(a.keys); a.badKeys != nil {
+			a.keys = nil // never sent: begin ends it invalid
+		}
 	}
 	return a
 }
@@ -95,13 +99,6 @@ func (a *attempt) steps(ctx context.Context) error {
 func (a *attempt) begin(ctx context.Context) error {
 	j, c := a.job, a.h.c
 	prior, err := c.State.Begin(ctx, a.ref, a.keys)
-	var badKeys error
-	if errors.Is(err, jobstate.ErrInvalid) {
-		// The job cannot have ledger keys (an order id with ':', say):
-		// read the rest, and let validation below say what is wrong.
-		badKeys, a.keys = err, nil
-		prior, err = c.State.Begin(ctx, a.ref, nil)
-	}
 	if err != nil {
 		return err
 	}
@@ -119,7 +116,7 @@ func (a *attempt) begin(ctx context.Context) error {
 		if d > c.MaxInlineWait {
 			return deferFor(max(d-time.Second, time.Second), DeferNotBefore)
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := wait.Sleep(ctx, d); err != nil {
 			return err
 		}
 	}
@@ -131,8 +128,8 @@ func (a *attempt) begin(ctx context.Context) error {
 		}
 		return end(jobstate.Result{Outcome: jobstate.OutcomeFailed, Reason: jobstate.ReasonInvalidJob, Message: err.Error()})
 	}
-	if badKeys != nil {
-		return end(jobstate.Result{Outcome: jobstate.OutcomeFailed, Reason: jobstate.ReasonInvalidJob, Message: badKeys.Error()})
+	if a.badKeys != nil {
+		return end(jobstate.Result{Outcome: jobstate.OutcomeFailed, Reason: jobstate.ReasonInvalidJob, Message: a.badKeys.Error()})
 	}
 	if prior.HasEntry && prior.Entry.State != jobstate.EntryClaimed {
 		return a.fromLedger(prior.Entry)
@@ -343,18 +340,4 @@ func requestID(resp *spapi.Response) string {
 		return ""
 	}
 	return resp.RequestID
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -3,9 +3,7 @@ package tasks_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -68,16 +66,6 @@ func (s *fakeStore) after(method string) error {
 	return err
 }
 
-// checkKeys refuses what jobstate.Ledger refuses in a key.
-func checkKeys(keys []jobstate.Key) error {
-	for _, k := range keys {
-		if k.IdempotencyKey == "" && (k.Order == "" || strings.Contains(k.Order, ":")) {
-			return fmt.Errorf("%w: order %q", jobstate.ErrInvalid, k.Order)
-		}
-	}
-	return nil
-}
-
 // dropMark deletes the job's send mark when it is nonce's.
 func (s *fakeStore) dropMark(id, nonce string) {
 	if m, ok := s.marks[id]; ok && nonce != "" && m.nonce == nonce {
@@ -90,7 +78,7 @@ func (s *fakeStore) Begin(_ context.Context, j jobstate.Ref, keys []jobstate.Key
 	if err := s.enter("Begin"); err != nil {
 		return jobstate.Prior{}, err
 	}
-	if err := checkKeys(keys); err != nil {
+	if err := jobstate.CheckKeys(keys); err != nil {
 		return jobstate.Prior{}, err
 	}
 	p := jobstate.Prior{Enqueued: s.enqueued}
@@ -144,7 +132,7 @@ func (s *fakeStore) Claim(_ context.Context, j jobstate.Ref, keys []jobstate.Key
 	if err := s.enter("Claim"); err != nil {
 		return jobstate.ClaimResult{}, err
 	}
-	if err := checkKeys(keys); err != nil {
+	if err := jobstate.CheckKeys(keys); err != nil {
 		return jobstate.ClaimResult{}, err
 	}
 	var stale, busy, mine *jobstate.ClaimResult

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/spmsg/spmsg/dispatch"
+	"github.com/spmsg/spmsg/internal/keyspace"
 	"github.com/spmsg/spmsg/spapi"
 )
 
@@ -36,7 +37,7 @@ func queued(ctx context.Context, rdb redis.UniversalClient) (int, error) {
 	var cmds []*redis.IntCmd
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for q := range Queues() {
-			cmds = append(cmds, p.LLen(ctx, "asynq:{"+q+"}:pending"))
+			cmds = append(cmds, p.LLen(ctx, keyspace.AsynqPending(q)))
 		}
 		return nil
 	})

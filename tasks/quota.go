@@ -8,6 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/spmsg/spmsg/dispatch"
+	"github.com/spmsg/spmsg/internal/wait"
 	"github.com/spmsg/spmsg/spapi"
 )
 
@@ -40,7 +41,7 @@ func (a *attempt) reserve(ctx context.Context) error {
 // waitQuota sleeps for a quota wait and records it.
 func (a *attempt) waitQuota(ctx context.Context, d time.Duration) error {
 	a.h.c.Metrics.quotaWait(max(d, 0))
-	if err := sleep(ctx, d); err != nil {
+	if err := wait.Sleep(ctx, d); err != nil {
 		return err
 	}
 	a.phase = max(a.phase, phaseReserved)
